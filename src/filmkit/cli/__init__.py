@@ -1,0 +1,16 @@
+"""Command-line interface. Thin by design: parse arguments, call library functions, print results.
+
+Each module below registers its subcommands on the shared `app` when imported.
+"""
+
+from filmkit.cli import demo as _demo  # noqa: F401
+from filmkit.cli import models as _models  # noqa: F401
+from filmkit.cli.app import app
+
+
+def main() -> None:
+    """Entry point of the `filmkit` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

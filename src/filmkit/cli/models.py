@@ -1,0 +1,27 @@
+"""`filmkit models`: the named model presets and their sizes."""
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from filmkit.cli.app import app
+from filmkit.vqa import PRESETS, FiLMVQA, build_config, count_parameters
+
+
+@app.command()
+def models(
+    vocab_size: int = typer.Option(93, help="Question vocabulary size (CLEVR: 93)."),
+    num_answers: int = typer.Option(32, help="Answer vocabulary size (CLEVR: 28 answers + 4 special tokens)."),
+) -> None:
+    """List the model presets with their input and parameter counts."""
+    table = Table(title=f"FiLM presets (vocab {vocab_size}, {num_answers} answers)")
+    for column in ("preset", "input", "generator params", "network params", "total params"):
+        table.add_column(column, justify="right" if "params" in column else "left")
+    for name in PRESETS:
+        config = build_config(name, vocab_size=vocab_size, num_answers=num_answers)
+        counts = count_parameters(FiLMVQA(config))
+        shape = f"{config.in_channels}x{config.image_height}x{config.image_width} {config.input_kind}"
+        table.add_row(
+            name, shape, f"{counts['generator']:,}", f"{counts['network']:,}", f"{counts['total']:,}"
+        )
+    Console().print(table)
