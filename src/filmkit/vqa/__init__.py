@@ -1,0 +1,25 @@
+"""The paper's visual question answering model: question encoder, FiLM generator, FiLMed ResBlock network.
+
+>>> from filmkit.vqa import FiLMVQA, build_config, count_parameters
+>>> model = FiLMVQA(build_config("paper", vocab_size=93, num_answers=32))
+>>> count_parameters(model)["total"]
+59495752
+"""
+
+from filmkit.vqa.config import FILM_PLACEMENTS, PRESETS, FiLMVQAConfig, build_config
+from filmkit.vqa.encoder import QuestionEncoder
+from filmkit.vqa.model import FiLMVQA, count_parameters
+from filmkit.vqa.network import FiLMedNetwork, FiLMedResBlock, coordinate_maps
+
+__all__ = [
+    "FILM_PLACEMENTS",
+    "PRESETS",
+    "FiLMVQA",
+    "FiLMVQAConfig",
+    "FiLMedNetwork",
+    "FiLMedResBlock",
+    "QuestionEncoder",
+    "build_config",
+    "coordinate_maps",
+    "count_parameters",
+]

@@ -1,0 +1,65 @@
+"""Question encoder: word embeddings read by an RNN; the state at each question's last real token embeds it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+NULL_TOKEN = 0  # padding id of the reference vocabulary (<NULL>)
+
+
+class QuestionEncoder(nn.Module):
+    """Embed 0-padded token ids (N, T) into (N, hidden * directions).
+
+    The RNN never runs over padding: sequences are packed, so the final state of each question is the state at
+    its last real token (normally <END>) whatever the padded length of the batch. For a bidirectional RNN the
+    backward direction starts at that token as well.
+
+    >>> encoder = QuestionEncoder(vocab_size=10, embedding_dim=8, hidden_dim=16)
+    >>> encoder(torch.tensor([[1, 5, 2, 0], [1, 2, 0, 0]])).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_dim: int,
+        rnn_type: str = "gru",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        rnn_classes = {"gru": nn.GRU, "lstm": nn.LSTM}
+        if rnn_type not in rnn_classes:
+            raise ValueError(f"unknown rnn_type {rnn_type!r}; choose gru or lstm")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.rnn = rnn_classes[rnn_type](
+            embedding_dim,
+            hidden_dim,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.directions = 2 if bidirectional else 1
+
+    @staticmethod
+    def lengths(questions: torch.Tensor) -> torch.Tensor:
+        """Number of real (non-<NULL>) tokens of each right-padded question."""
+        return (questions != NULL_TOKEN).sum(dim=1)
+
+    def forward(self, questions: torch.Tensor) -> torch.Tensor:
+        lengths = self.lengths(questions)
+        questions = questions[:, : int(lengths.max())]  # drop columns that are padding for every question
+        packed = pack_padded_sequence(
+            self.embedding(questions), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, final = self.rnn(packed)
+        if isinstance(final, tuple):  # LSTM returns (h, c); the embedding is h
+            final = final[0]
+        # final: (layers * directions, N, hidden); keep the top layer, both directions side by side.
+        top = final[-self.directions :]
+        return torch.cat(list(top), dim=1)

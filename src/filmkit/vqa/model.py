@@ -1,0 +1,161 @@
+"""FiLMVQA: question encoder + FiLM generator + FiLMed network, the model of the paper."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from filmkit.film import FiLMGenerator
+from filmkit.vqa.config import FiLMVQAConfig
+from filmkit.vqa.encoder import NULL_TOKEN, QuestionEncoder
+from filmkit.vqa.network import FiLMedNetwork
+
+
+class FiLMVQA(nn.Module):
+    """Answer questions about images: ``model(images, questions) -> logits``.
+
+    ``images`` is float (N, C, H, W) as the config says (features, or pixels in [0, 1]); ``questions`` is int64
+    (N, T) token ids, right-padded with 0 (<NULL>). The FiLM parameters can be read with :meth:`film_params`
+    and supplied (edited, averaged, swapped) to :meth:`answer_with_film`.
+
+    >>> from filmkit.vqa import build_config
+    >>> model = FiLMVQA(build_config("cpu", vocab_size=20, num_answers=8)).eval()
+    >>> images, questions = torch.rand(2, 3, 64, 64), torch.tensor([[1, 5, 7, 2], [1, 4, 2, 0]])
+    >>> model(images, questions).shape
+    torch.Size([2, 8])
+    >>> params = model.film_params(questions)            # (N, num_blocks, 2, module_dim): gamma, beta
+    >>> params[:, :, 1] = 0.0                             # e.g. switch every beta off at test time
+    >>> model.answer_with_film(images, params).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(self, config: FiLMVQAConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = QuestionEncoder(
+            config.vocab_size,
+            config.embedding_dim,
+            config.rnn_hidden_dim,
+            rnn_type=config.rnn_type,
+            num_layers=config.rnn_num_layers,
+            bidirectional=config.rnn_bidirectional,
+            dropout=config.rnn_dropout,
+        )
+        self.generator = FiLMGenerator(
+            config.question_embedding_dim,
+            num_layers=len(config.conditioned_blocks),
+            num_channels=config.module_dim,
+            hidden_dims=config.generator_hidden_dims,
+            gamma_activation=config.gamma_activation,
+            use_gamma=config.use_gamma,
+            use_beta=config.use_beta,
+        ) if config.conditioned_blocks else None
+        self.network = FiLMedNetwork(config)
+        init_kaiming_uniform(self)
+
+    def film_params(self, questions: torch.Tensor) -> torch.Tensor:
+        """FiLM parameters (N, num_blocks, 2, module_dim) for the questions: ``[:, b, 0]`` gamma, ``[:, b, 1]`` beta.
+
+        Blocks without FiLM (see ``condition_pattern``) get the identity (gamma 1, beta 0).
+        """
+        self.check_questions(questions)
+        config = self.config
+        batch = questions.shape[0]
+        identity = torch.zeros(batch, config.num_blocks, 2, config.module_dim, device=questions.device)
+        identity[:, :, 0] = 1.0
+        if self.generator is None:
+            return identity
+        predicted = self.generator(self.encoder(questions))
+        if len(config.conditioned_blocks) == config.num_blocks:
+            return predicted
+        params = identity.to(predicted.dtype)
+        params[:, config.conditioned_blocks] = predicted
+        return params
+
+    def answer_with_film(
+        self, images: torch.Tensor, film_params: torch.Tensor, return_activations: bool = False
+    ):
+        """Run the visual network with FiLM parameters given by the caller instead of a question."""
+        self.check_images(images)
+        expected = (images.shape[0], self.config.num_blocks, 2, self.config.module_dim)
+        if tuple(film_params.shape) != expected:
+            raise ValueError(f"film_params must have shape {expected}, got {tuple(film_params.shape)}")
+        return self.network(images, film_params, return_activations=return_activations)
+
+    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
+        if images.shape[0] != questions.shape[0]:
+            raise ValueError(f"got {images.shape[0]} images but {questions.shape[0]} questions")
+        return self.answer_with_film(images, self.film_params(questions))
+
+    def check_images(self, images: torch.Tensor) -> None:
+        """Raise ValueError unless images are a float (N, C, H, W) batch of the configured size."""
+        config = self.config
+        expected = (config.in_channels, config.image_height, config.image_width)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"images must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}) for this model "
+                f"({config.input_kind}), got {tuple(images.shape)}"
+            )
+        if not images.is_floating_point():
+            raise ValueError(f"images must be a float tensor (convert uint8 pixels to [0, 1]), got {images.dtype}")
+        if images.shape[0] == 0:
+            raise ValueError("got an empty batch of images")
+
+    def check_questions(self, questions: torch.Tensor) -> None:
+        """Raise ValueError unless questions are right-padded token ids that this model can read."""
+        config = self.config
+        if questions.dim() != 2 or questions.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"questions must be an integer (N, T) tensor, got {questions.dtype} {tuple(questions.shape)}")
+        if questions.shape[0] == 0:
+            raise ValueError("got an empty batch of questions")
+        low, high = int(questions.min()), int(questions.max())
+        if low < 0 or high >= config.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"question token id {bad} is outside the vocabulary (0..{config.vocab_size - 1})")
+        real = questions != NULL_TOKEN
+        lengths = real.sum(dim=1)
+        if int(lengths.min()) == 0:
+            row = int((lengths == 0).nonzero()[0])
+            raise ValueError(f"question {row} of the batch is empty (only <NULL> padding)")
+        longest = int(lengths.max())
+        if longest > config.max_question_length:
+            raise ValueError(
+                f"a question has {longest} tokens; this model reads at most {config.max_question_length}"
+            )
+        positions = torch.arange(questions.shape[1], device=questions.device)
+        if not torch.equal(real, positions.unsqueeze(0) < lengths.unsqueeze(1)):
+            raise ValueError("questions must be right-padded: a <NULL> (0) token sits before a real token")
+
+
+def init_kaiming_uniform(model: nn.Module) -> None:
+    """Kaiming-uniform weights for every convolution and linear layer (the paper's init); defaults elsewhere."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_uniform_(module.weight)
+
+
+def count_parameters(model: FiLMVQA) -> dict[str, int]:
+    """Trainable parameter counts by part, named as the paper counts them.
+
+    ``generator`` is the paper's FiLM generator (embedding + RNN + output layer); ``network`` the FiLMed network.
+
+    >>> from filmkit.vqa import build_config
+    >>> count_parameters(FiLMVQA(build_config("paper", vocab_size=93, num_answers=32)))["total"]
+    59495752
+    """
+
+    def size(module: nn.Module | None) -> int:
+        return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+    counts = {
+        "embedding": size(model.encoder.embedding),
+        "rnn": size(model.encoder.rnn),
+        "film_head": size(model.generator),
+        "stem": size(model.network.stem),
+        "blocks": size(model.network.blocks),
+        "classifier": size(model.network.classifier),
+    }
+    counts["generator"] = counts["embedding"] + counts["rnn"] + counts["film_head"]
+    counts["network"] = size(model.network)
+    counts["total"] = size(model)
+    return counts
