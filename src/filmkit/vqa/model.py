@@ -105,7 +105,9 @@ class FiLMVQA(nn.Module):
         """Raise ValueError unless questions are right-padded token ids that this model can read."""
         config = self.config
         if questions.dim() != 2 or questions.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"questions must be an integer (N, T) tensor, got {questions.dtype} {tuple(questions.shape)}")
+            raise ValueError(
+                f"questions must be an integer (N, T) tensor, got {questions.dtype} {tuple(questions.shape)}"
+            )
         if questions.shape[0] == 0:
             raise ValueError("got an empty batch of questions")
         low, high = int(questions.min()), int(questions.max())
