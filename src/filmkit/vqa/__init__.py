@@ -6,12 +6,17 @@
 59495752
 """
 
+from filmkit.vqa.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from filmkit.vqa.config import FILM_PLACEMENTS, PRESETS, FiLMVQAConfig, build_config
 from filmkit.vqa.encoder import QuestionEncoder
 from filmkit.vqa.model import FiLMVQA, count_parameters
 from filmkit.vqa.network import FiLMedNetwork, FiLMedResBlock, coordinate_maps
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
     "FILM_PLACEMENTS",
     "PRESETS",
     "FiLMVQA",

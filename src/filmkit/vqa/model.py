@@ -80,6 +80,12 @@ class FiLMVQA(nn.Module):
         expected = (images.shape[0], self.config.num_blocks, 2, self.config.module_dim)
         if tuple(film_params.shape) != expected:
             raise ValueError(f"film_params must have shape {expected}, got {tuple(film_params.shape)}")
+        batchnorm_on_vectors = self.config.classifier_batchnorm and self.config.classifier_fc_dims
+        if self.training and images.shape[0] == 1 and batchnorm_on_vectors:
+            raise ValueError(
+                "training with the classifier's batch norm needs batches of at least 2 examples "
+                "(call model.eval() to answer a single question)"
+            )
         return self.network(images, film_params, return_activations=return_activations)
 
     def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
