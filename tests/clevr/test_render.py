@@ -1,8 +1,13 @@
+import colorsys
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from filmkit.clevr.camera import Camera
 from filmkit.clevr.properties import load_properties
+from filmkit.clevr.render import render_masks, render_scene, save_png
 
 
 def test_default_properties_are_the_clevr_world():
@@ -61,3 +66,162 @@ def test_invalid_json_names_the_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="broken.json: not valid JSON"):
         load_properties(path)
+
+
+# --- rendering -------------------------------------------------------------------------------------------------
+
+PROPS = load_properties()
+W, H = 64, 48
+
+
+def _obj(shape="sphere", size="large", material="rubber", color="blue", xyz=(0.0, 0.0, 0.7), rotation=0.0):
+    return {
+        "shape": shape,
+        "size": size,
+        "material": material,
+        "color": color,
+        "3d_coords": list(xyz),
+        "rotation": rotation,
+    }
+
+
+def _scene(*objects):
+    return {"objects": list(objects)}
+
+
+MIXED = _scene(
+    _obj("cube", "large", "metal", "red", (-1.5, 1.0, 0.7), 33.0),
+    _obj("sphere", "small", "rubber", "yellow", (1.2, -1.4, 0.35)),
+    _obj("cylinder", "large", "rubber", "cyan", (1.8, 1.6, 0.7)),
+    _obj("sphere", "large", "metal", "gray", (-0.6, -1.8, 0.7)),
+)
+
+
+def test_render_shapes_and_types_at_any_resolution():
+    for width, height in [(W, H), (37, 23), (32, 32)]:
+        result = render_scene(MIXED, PROPS, width, height)
+        assert result.image.shape == (height, width, 3) and result.image.dtype == np.uint8
+        assert result.masks.shape == (height, width) and result.masks.dtype == np.int16
+        assert set(np.unique(result.masks)) <= {-1, 0, 1, 2, 3}
+
+
+def test_sphere_centre_projects_inside_its_mask():
+    cam = Camera.base(W, H)
+    for xyz in [(0.0, 0.0, 0.7), (2.0, -1.0, 0.7), (-2.5, 2.0, 0.7)]:
+        masks = render_masks(_scene(_obj(xyz=xyz)), PROPS, W, H)
+        x, y, _ = cam.project([xyz])[0]
+        assert masks[int(y), int(x)] == 0
+        assert (masks == 0).sum() > 20 and (masks == -1).sum() > 0.5 * W * H
+
+
+def test_render_masks_equal_render_scene_masks():
+    for supersample in (1, 2, 3):
+        result = render_scene(MIXED, PROPS, W, H, supersample=supersample)
+        np.testing.assert_array_equal(result.masks, render_masks(MIXED, PROPS, W, H))
+    assert len(np.unique(result.masks)) == 5  # ground and all four objects are visible
+
+
+def test_nearer_object_hides_farther_one():
+    cam = Camera.base(W, H)
+    right, _, forward = cam.axes()
+    near = np.array(cam.location) + forward * 6.0
+    far = np.array(cam.location) + forward * 13.0
+    near[2], far[2] = 0.7, 0.7
+    masks = render_masks(_scene(_obj(xyz=far), _obj(xyz=near)), PROPS, W, H)
+    x, y, _ = cam.project([near])[0]
+    assert masks[int(y), int(x)] == 1
+    assert (masks == 0).sum() < (masks == 1).sum()
+
+
+def test_cube_rotation_changes_its_silhouette():
+    still = render_masks(_scene(_obj("cube")), PROPS, W, H)
+    turned = render_masks(_scene(_obj("cube", rotation=45.0)), PROPS, W, H)
+    assert (still != turned).sum() > 10
+    # A quarter turn maps a cube onto itself.
+    np.testing.assert_array_equal(still, render_masks(_scene(_obj("cube", rotation=90.0)), PROPS, W, H))
+
+
+def test_rendering_is_deterministic_and_png_bytes_reproducible(tmp_path):
+    first, second = render_scene(MIXED, PROPS, W, H), render_scene(MIXED, PROPS, W, H)
+    np.testing.assert_array_equal(first.image, second.image)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    save_png(a, first.image)
+    save_png(b, second.image)
+    assert a.read_bytes() == b.read_bytes()
+    np.testing.assert_array_equal(np.asarray(Image.open(a)), first.image)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]  # no temporary files left behind
+
+
+def test_save_png_replaces_existing_file_and_rejects_bad_arrays(tmp_path):
+    path = tmp_path / "img.png"
+    save_png(path, np.zeros((4, 5, 3), np.uint8))
+    save_png(path, np.full((4, 5, 3), 200, np.uint8))
+    assert np.asarray(Image.open(path))[0, 0].tolist() == [200, 200, 200]
+    with pytest.raises(ValueError, match="uint8"):
+        save_png(path, np.zeros((4, 5, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "field, value", [("color", "pink"), ("shape", "cone"), ("size", "huge"), ("material", "glass")]
+)
+def test_unknown_object_property_names_object_and_field(field, value):
+    bad = _obj()
+    bad[field] = value
+    with pytest.raises(ValueError, match=rf"object 1: unknown {field} '{value}'"):
+        render_scene(_scene(_obj(), bad), PROPS, W, H)
+    with pytest.raises(ValueError, match=rf"object 1: unknown {field}"):
+        render_masks(_scene(_obj(), bad), PROPS, W, H)
+
+
+def _hue(rgb):
+    return colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))
+
+
+@pytest.mark.parametrize("color", ["red", "blue", "green", "brown", "purple", "cyan", "yellow"])
+def test_rubber_object_shows_its_palette_hue(color):
+    result = render_scene(_scene(_obj(color=color)), PROPS, W, H)
+    mean = result.image[result.masks == 0].mean(axis=0)
+    hue, sat, _ = _hue(mean)
+    want_hue, want_sat, _ = _hue(PROPS.colors[color])
+    distance = min(abs(hue - want_hue), 1 - abs(hue - want_hue)) * 360
+    assert distance < 12, (color, mean)
+    assert sat > 0.5 * want_sat
+
+
+def test_gray_rubber_stays_gray_and_ground_is_light_gray():
+    result = render_scene(_scene(_obj(color="gray")), PROPS, W, H)
+    obj, ground = result.image[result.masks == 0].mean(axis=0), result.image[result.masks == -1].mean(axis=0)
+    assert np.ptp(obj) < 3 and np.ptp(ground) < 3
+    assert 90 < ground.mean() < 200 and obj.mean() < ground.mean()
+
+
+def test_metal_shows_brighter_highlight_than_rubber():
+    peaks = {}
+    for material in ("rubber", "metal"):
+        result = render_scene(_scene(_obj(material=material, color="blue")), PROPS, W, H)
+        luminance = result.image.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        peaks[material] = luminance[result.masks == 0].max()
+    assert peaks["metal"] > peaks["rubber"] + 40
+
+
+def test_metal_mirrors_a_neighbour():
+    neighbour = _obj("cube", "large", "rubber", "yellow", (0.0, 1.8, 0.7))
+    plain = render_scene(_scene(_obj(material="metal", color="gray")), PROPS, W, H)
+    mirrored = render_scene(_scene(_obj(material="metal", color="gray"), neighbour), PROPS, W, H)
+    on_sphere = plain.masks == 0
+    changed = np.abs(plain.image.astype(int) - mirrored.image.astype(int)).sum(axis=2)[
+        on_sphere & (mirrored.masks == 0)
+    ]
+    assert (changed > 30).sum() >= 3  # some sphere pixels now show the yellow cube
+
+
+def test_shadows_darken_the_ground_behind_objects_only_when_enabled():
+    scene = _scene(_obj())
+    lit = render_scene(scene, PROPS, W, H, shadows=False).image.astype(int)
+    shaded = render_scene(scene, PROPS, W, H, shadows=True)
+    ground = shaded.masks == -1
+    darker = (lit - shaded.image.astype(int)).sum(axis=2)
+    assert darker[ground].max() > 60 and darker.min() >= 0
+    # The key light stands right of the camera, so the strongest shadow falls left of the sphere.
+    ys, xs = np.nonzero(ground & (darker > 30))
+    assert xs.mean() < Camera.base(W, H).project([[0, 0, 0.7]])[0, 0]
