@@ -1,0 +1,245 @@
+"""Preprocess a dataset on disk into a cache: vocabulary, encoded questions and resized uint8 images.
+
+Images are decoded and resized once (in worker processes) into one contiguous HDF5 array per split, which the
+training loader memory-maps. Every file appears atomically; an interrupted run resumes from the images it had
+already written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from multiprocessing import get_context
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from filmkit import __version__
+from filmkit.atomic import atomic_output
+from filmkit.data.cache import CACHE_FORMAT, CACHE_VERSION, MANIFEST, questions_file
+from filmkit.data.question_types import type_codes
+from filmkit.data.readers import QuestionRecord, SplitSource, find_splits, read_questions
+from filmkit.data.vocab import END, NULL, START, UNK, Vocab, build_vocab, program_tokens
+
+Progress = Callable[[str, str, int, int], None]  # (split, stage, done, total)
+BLOCK = 256  # images decoded per write; also how often progress is saved for resuming
+
+
+def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Decode a PNG as RGB, resize it to ``size`` = (W, H) with bicubic filtering, return uint8 (3, H, W)."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        if rgb.size != size:
+            rgb = rgb.resize(size, Image.BICUBIC)
+        return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _load_image_job(job: tuple[Path, tuple[int, int]]) -> np.ndarray:
+    return load_image(*job)
+
+
+def choose_vocab_split(splits: dict[str, SplitSource]) -> str:
+    """The split the vocabulary is built from: train, else the first split whose name starts with train."""
+    if "train" in splits:
+        return "train"
+    for name in sorted(splits):
+        if name.startswith("train"):
+            return name
+    raise ValueError(
+        f"no training split among {sorted(splits)} to build the vocabulary from; pass an existing vocab.json"
+    )
+
+
+def encode_split(records: list[QuestionRecord], vocab: Vocab) -> tuple[dict[str, np.ndarray], dict]:
+    """Arrays for ``<split>_questions.h5`` and a summary (unknown words and answers) for the manifest."""
+    count = len(records)
+    encoded, unknown_words = [], Counter()
+    for record in records:
+        ids, unknown = vocab.encode_question(record.question)
+        encoded.append(ids)
+        unknown_words.update(unknown)
+    questions = np.zeros((count, max(len(ids) for ids in encoded)), dtype=np.int32)
+    for row, ids in enumerate(encoded):
+        questions[row, : len(ids)] = ids
+    answers = np.array([vocab.answer_token_to_idx.get(r.answer, -1) if r.answer else -1 for r in records], np.int32)
+    codes = np.array([type_codes(r.program) for r in records], dtype=np.int32).reshape(count, 2)
+    arrays = {
+        "questions": questions,
+        "orig_idxs": np.array([r.orig_index for r in records], dtype=np.int32),
+        "image_index": np.array([r.image_index for r in records], dtype=np.int32),
+        "question_families": np.array([r.family for r in records], dtype=np.int32),
+        "types": codes[:, 0],
+        "final_functions": codes[:, 1],
+    }
+    with_answers = sum(r.answer is not None for r in records)
+    if with_answers:
+        arrays["answers"] = answers
+    programs = [program_tokens(r.program) if r.program else [] for r in records]
+    if any(programs):
+        longest = max(len(tokens) for tokens in programs) + 2
+        encoded_programs = np.full((count, longest), NULL, dtype=np.int32)
+        for row, tokens in enumerate(programs):
+            ids = [START] + [vocab.program_token_to_idx.get(t, UNK) for t in tokens] + [END]
+            encoded_programs[row, : len(ids)] = ids
+        arrays["programs"] = encoded_programs
+    summary = {
+        "questions": count,
+        "with_answers": with_answers,
+        "unknown_answers": int(((answers < 0) & np.array([r.answer is not None for r in records])).sum()),
+        "unknown_words": dict(unknown_words.most_common(20)),
+    }
+    return arrays, summary
+
+
+def _write_questions(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_output(path, "w+b") as handle, h5py.File(handle, "w") as h5:
+        for key, values in arrays.items():
+            h5.create_dataset(key, data=values)
+
+
+def _write_images(
+    split: str,
+    paths: list[Path],
+    out_path: Path,
+    size: tuple[int, int],
+    workers: int,
+    progress: Progress | None,
+) -> None:
+    """Decode and resize ``paths`` into a contiguous uint8 array, resuming a partial file if one is there."""
+    width, height = size
+    partial = out_path.with_name(out_path.name + ".partial")
+    shape = (len(paths), 3, height, width)
+    done = 0
+    if partial.exists():
+        with h5py.File(partial, "r") as h5:
+            if "images" in h5 and h5["images"].shape == shape:
+                done = int(h5.attrs.get("rows_done", 0))
+    if done == 0:
+        with h5py.File(partial, "w") as h5:
+            h5.create_dataset("images", shape=shape, dtype=np.uint8)  # contiguous: memory-mappable
+            h5.attrs["rows_done"] = 0
+    context = get_context("spawn")
+    pool = context.Pool(workers) if workers > 1 else None
+    try:
+        with h5py.File(partial, "r+") as h5:
+            images = h5["images"]
+            for start in range(done, len(paths), BLOCK):
+                jobs = [(path, size) for path in paths[start : start + BLOCK]]
+                decoded = pool.map(_load_image_job, jobs) if pool else [_load_image_job(job) for job in jobs]
+                images[start : start + len(decoded)] = np.stack(decoded)
+                h5.attrs["rows_done"] = start + len(decoded)
+                h5.flush()
+                if progress:
+                    progress(split, "images", start + len(decoded), len(paths))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    partial.replace(out_path)
+
+
+def preprocess(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resolution: tuple[int, int] = (128, 128),
+    splits: list[str] | None = None,
+    images_root: str | Path | None = None,
+    vocab_path: str | Path | None = None,
+    min_token_count: int = 1,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> dict:
+    """Build (or finish building) the cache of ``data_dir`` in ``out_dir``; return its manifest.
+
+    ``resolution`` is (W, H). The vocabulary comes from ``vocab_path`` if given, else from the training split.
+    Splits already complete in ``out_dir`` are kept; a different resolution or source there is refused.
+
+    Example::
+
+        preprocess("data/clevr-mini", "cache/clevr-mini", resolution=(128, 128), workers=2)
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    sources = find_splits(data_dir, images_root)
+    chosen = splits or sorted(sources)
+    for name in chosen:
+        if name not in sources:
+            raise ValueError(f"{data_dir}: no split {name!r} (found {', '.join(sorted(sources))})")
+    manifest = _start_manifest(out_dir, data_dir, resolution)
+    records = {name: read_questions(sources[name]) for name in chosen}
+    for name, split_records in records.items():
+        if not split_records:
+            raise ValueError(f"{sources[name].questions_path}: the split {name!r} has no questions")
+
+    vocab_file = out_dir / "vocab.json"
+    if vocab_path:
+        vocab = Vocab.load(vocab_path)
+        vocab.save(vocab_file)
+    elif vocab_file.exists():
+        vocab = Vocab.load(vocab_file)
+    else:
+        vocab_split = choose_vocab_split(records)
+        vocab = build_vocab((r.__dict__ for r in records[vocab_split]), min_token_count)
+        vocab.save(vocab_file)
+        manifest["vocab_split"] = vocab_split
+
+    for name in chosen:
+        if name in manifest["splits"]:
+            continue  # finished by an earlier run
+        source, split_records = sources[name], records[name]
+        image_indices = sorted({r.image_index for r in split_records})
+        row_of = {index: row for row, index in enumerate(image_indices)}
+        first_record = {}
+        for record in split_records:
+            first_record.setdefault(record.image_index, record)
+        paths = [source.image_path(first_record[index]) for index in image_indices]
+        missing = [path for path in paths if not path.is_file()]
+        if missing:
+            raise ValueError(
+                f"{source.questions_path}: {len(missing)} question image(s) missing on disk, first {missing[0]}"
+            )
+        arrays, summary = encode_split(split_records, vocab)
+        if summary["unknown_answers"] and name == manifest.get("vocab_split"):
+            raise ValueError(f"{source.questions_path}: answers missing from the answer vocabulary")
+        arrays["image_idxs"] = np.array([row_of[r.image_index] for r in split_records], dtype=np.int32)
+        _write_images(name, paths, out_dir / f"{name}_images.h5", resolution, workers, progress)
+        _write_questions(questions_file(out_dir, name), arrays)
+        manifest["splits"][name] = {**summary, "images": len(paths)}
+        _save_manifest(out_dir, manifest)
+    return manifest
+
+
+def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int]) -> dict:
+    """The manifest of an existing cache (after checking it matches this request) or a fresh one."""
+    path = out_dir / MANIFEST
+    fresh = {
+        "format": CACHE_FORMAT,
+        "format_version": CACHE_VERSION,
+        "filmkit_version": __version__,
+        "source": str(data_dir.resolve()),
+        "resolution": list(resolution),
+        "image_kind": "pixels",
+        "splits": {},
+    }
+    if not path.exists():
+        if out_dir.exists() and any(p.name != MANIFEST and not p.name.endswith(".partial") for p in out_dir.iterdir()):
+            raise ValueError(f"{out_dir}: exists and is not a filmkit cache; choose an empty or new directory")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _save_manifest(out_dir, fresh)
+        return fresh
+    manifest = json.loads(path.read_text())
+    for key in ("source", "resolution"):
+        if manifest.get(key) != fresh[key]:
+            raise ValueError(
+                f"{out_dir}: a cache of {manifest.get('source')} at {manifest.get('resolution')} is already here; "
+                f"choose another directory for {fresh['source']} at {fresh['resolution']}"
+            )
+    return manifest
+
+
+def _save_manifest(out_dir: Path, manifest: dict) -> None:
+    with atomic_output(out_dir / MANIFEST, "w") as handle:
+        json.dump(manifest, handle, indent=1)
