@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from filmkit.clevr import render as render_module
 from filmkit.clevr.camera import Camera
+from filmkit.clevr.geometry import Solid, hit_distance, signed_distance, surface_normal
 from filmkit.clevr.properties import load_properties
 from filmkit.clevr.render import render_masks, render_scene, save_png
 
@@ -225,3 +227,38 @@ def test_shadows_darken_the_ground_behind_objects_only_when_enabled():
     # The key light stands right of the camera, so the strongest shadow falls left of the sphere.
     ys, xs = np.nonzero(ground & (darker > 30))
     assert xs.mean() < Camera.base(W, H).project([[0, 0, 0.7]])[0, 0]
+
+
+@pytest.mark.parametrize("kind", ["sphere", "cube", "cylinder"])
+def test_ray_hits_lie_on_the_surface_with_outward_normals(kind):
+    solid = Solid(kind, (0.4, -0.3, 0.7), 0.7, yaw=0.6)
+    rng = np.random.default_rng(0)
+    origin = np.array([6.0, -5.0, 4.0])
+    aim = np.array(solid.center) + rng.uniform(-0.9, 0.9, size=(500, 3))
+    direction = (aim - origin) / np.linalg.norm(aim - origin, axis=1, keepdims=True)
+    d = tuple(direction[:, k].astype(np.float32) for k in range(3))
+    t = hit_distance(solid, tuple(origin), d)
+    hit = np.isfinite(t)
+    assert 50 < hit.sum() < 500  # some rays hit, some pass by
+    point = tuple((origin[k] + t[hit] * d[k][hit]).astype(np.float32) for k in range(3))
+    assert np.abs(signed_distance(solid, point)).max() < 1e-4
+    normal = np.stack(surface_normal(solid, point))
+    assert np.allclose(np.linalg.norm(normal, axis=0), 1.0, atol=1e-4)
+    outward = (normal * (np.stack(point) - np.array(solid.center)[:, None])).sum(axis=0)
+    assert outward.min() > 0
+    facing = (normal * np.stack([dk[hit] for dk in d])).sum(axis=0)
+    assert (facing < 0).mean() > 0.95  # visible surfaces face the viewer, bar a few rounded silhouette edges
+    assert signed_distance(solid, tuple(np.float32(c) for c in solid.center)) == pytest.approx(-0.7)
+
+
+def test_screen_rectangles_only_skip_work_never_change_pixels(monkeypatch):
+    rng = np.random.default_rng(5)
+    cam = Camera.base(W, H).jittered(rng, 0.5)
+    lights = PROPS.lights.jittered(rng)
+    culled = render_scene(MIXED, PROPS, W, H, camera=cam, lights=lights).image
+
+    def whole_frame(camera, factor):
+        return lambda points: (slice(0, camera.height * factor), slice(0, camera.width * factor))
+
+    monkeypatch.setattr(render_module, "_rect_finder", whole_frame)
+    np.testing.assert_array_equal(render_scene(MIXED, PROPS, W, H, camera=cam, lights=lights).image, culled)

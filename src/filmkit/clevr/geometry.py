@@ -160,10 +160,11 @@ def signed_distance(solid: Solid, point) -> np.ndarray:
     r = solid.radius
     if solid.kind == "sphere":
         return np.sqrt(x * x + y * y + z * z) - r
-    if solid.kind == "cube":
-        qx, qy = np.abs(x) - r, np.abs(y) - r
-    else:
-        qx, qy = np.sqrt(x * x + y * y) - r, 0.0
     qz = np.abs(z) - r
+    if solid.kind == "cylinder":
+        qr = np.sqrt(x * x + y * y) - r
+        outside = np.sqrt(np.maximum(qr, 0.0) ** 2 + np.maximum(qz, 0.0) ** 2)
+        return outside + np.minimum(np.maximum(qr, qz), 0.0)
+    qx, qy = np.abs(x) - r, np.abs(y) - r
     outside = np.sqrt(np.maximum(qx, 0.0) ** 2 + np.maximum(qy, 0.0) ** 2 + np.maximum(qz, 0.0) ** 2)
     return outside + np.minimum(np.maximum(np.maximum(qx, qy), qz), 0.0)

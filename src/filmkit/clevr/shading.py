@@ -27,14 +27,15 @@ from filmkit.clevr.properties import Light
 Rect = tuple[slice, slice]
 
 GROUND_ALBEDO = 0.22
-FALLOFF_DISTANCE = 7.5  # a light delivers its nominal energy at this distance (inverse-square falloff)
+FALLOFF_DISTANCE = 7.5  # a light delivers its nominal energy at this distance
 SKY_AMBIENT = 0.22  # light from the surroundings, reaching up-facing surfaces
 BOUNCE_AMBIENT = 0.06  # the same from the ground, reaching down-facing surfaces
 AO_RANGE = 4.0  # ambient occlusion of an object fades out at this many radii from its centre
 SOFTNESS = 0.6  # the penumbra is that of a round light of radius SOFTNESS * size
-SKY_HORIZON, SKY_ZENITH = 0.30, 0.08  # radiance of the sky seen in metal, at the horizon and overhead
-RUBBER_SHEEN, RUBBER_EXPONENT = 0.08, 12.0
-METAL_DIFFUSE, METAL_MIRROR, METAL_HIGHLIGHT, METAL_EXPONENT = 0.12, 0.85, 2.5, 160.0
+SKY_ZENITH = 0.25  # radiance of the sky overhead, as mirrored by metal
+# Highlight lobes are cos^(2^k) of the half-vector angle, computed by k squarings (np.power is slow).
+RUBBER_SHEEN, RUBBER_SQUARINGS = 0.08, 4  # cos^16: a broad, dull sheen
+METAL_DIFFUSE, METAL_MIRROR, METAL_HIGHLIGHT, METAL_SQUARINGS = 0.12, 0.85, 2.5, 7  # cos^128: a tight glint
 
 
 @dataclass
@@ -63,8 +64,9 @@ def srgb_to_linear(rgb: Sequence[float]) -> tuple[float, float, float]:
 def _light_vectors(light: Light, x, y, z):
     """Unit vectors from points towards the light's centre, the distances, and the light's strength there.
 
-    The strength falls off with the squared distance and, as for a flat emitter aimed at the origin, with the
-    cosine between the light's aim and the direction to the point.
+    The strength falls off with distance (as d^-1.5, gentler than a point light's inverse square, so the far ground
+    fades without going black) and, as for a flat emitter aimed at the origin, with the cosine between the
+    light's aim and the direction to the point.
     """
     lx, ly, lz = light.location
     ux, uy, uz = lx - x, ly - y, lz - z
@@ -73,7 +75,8 @@ def _light_vectors(light: Light, x, y, z):
     ux, uy, uz = ux * inv, uy * inv, uz * inv
     ax, ay, az = (c / math.sqrt(lx * lx + ly * ly + lz * lz) for c in (lx, ly, lz))  # from origin to light
     aim = np.maximum(ux * ax + uy * ay + uz * az, 0.0)
-    strength = (light.energy * FALLOFF_DISTANCE**2) * aim / d2
+    near = FALLOFF_DISTANCE * inv
+    strength = light.energy * aim * near * np.sqrt(near)
     return (ux, uy, uz), d2 * inv, strength
 
 
@@ -135,10 +138,14 @@ def _occlusion(solid: Solid, point, normal, reach_scale: float = AO_RANGE):
     return np.minimum(size * size / d2, 1.0) * cosine * fade * fade
 
 
-def sky_radiance(dz):
-    """Gray sky seen by rays of vertical component ``dz``: brighter at the horizon, darker overhead."""
-    up = np.clip(dz, 0.0, 1.0)
-    return SKY_HORIZON + (SKY_ZENITH - SKY_HORIZON) * np.sqrt(up)
+def sky_radiance(dz, sun: float):
+    """Gray sky seen by rays of vertical component ``dz``, lighter overhead.
+
+    At the horizon it equals the far ground, which only the ambient light and the sun still reach, so the ground
+    fades into the sky without a visible horizon line.
+    """
+    horizon = GROUND_ALBEDO * (SKY_AMBIENT + sun)
+    return horizon + (SKY_ZENITH - horizon) * np.clip(dz, 0.0, 1.0)
 
 
 def shade(
@@ -187,7 +194,7 @@ def shade(
         for channel in range(3):
             radiance[channel].reshape(-1)[pixels] = colour[channel]
     if hits.sky is not None:
-        radiance[:, hits.sky] = sky_radiance(hits.direction[2][hits.sky])
+        radiance[:, hits.sky] = sky_radiance(hits.direction[2][hits.sky], sun)
     return radiance
 
 
@@ -238,8 +245,12 @@ def _shade_objects(ids, direction, position, visibility, solids, lights, sun):
         hx, hy, hz = ux - dx, uy - dy, uz - dz
         cos_h = (normal[0] * hx + normal[1] * hy + normal[2] * hz) / np.sqrt(hx * hx + hy * hy + hz * hz + 1e-12)
         cos_h = np.maximum(cos_h, 0.0)
-        sheen += lit * cos_h**RUBBER_EXPONENT
-        glint += lit * cos_h**METAL_EXPONENT
+        lobe = cos_h
+        for step in range(METAL_SQUARINGS):
+            lobe = lobe * lobe
+            if step + 1 == RUBBER_SQUARINGS:
+                sheen += lit * lobe
+        glint += lit * lobe
 
     colour = albedo * irradiance + RUBBER_SHEEN * sheen
     if metal.any():
@@ -292,7 +303,7 @@ def _reflect(ids, direction, position, normal, solids, lights, sun):
 
     out = np.empty((3, ids.size), dtype=np.float32)
     sky = ~np.isfinite(nearest)
-    out[:, sky] = sky_radiance(ray[2][sky])
+    out[:, sky] = sky_radiance(ray[2][sky], sun)
     ground = (hit < 0) & ~sky
     for mask, is_ground in ((ground, True), (hit >= 0, False)):
         if not mask.any():
@@ -319,11 +330,21 @@ def _reflect(ids, direction, position, normal, solids, lights, sun):
 
 
 def downsample(radiance: np.ndarray, factor: int) -> np.ndarray:
-    """Box-filter (3, H*f, W*f) to (3, H, W): the mean of each f x f block of samples."""
+    """Box-filter (3, H*f, W*f) to (3, H, W): the mean of each f x f block of samples.
+
+    >>> downsample(np.arange(16, dtype=np.float32).reshape(1, 4, 4), 2).tolist()
+    [[[2.5, 4.5], [10.5, 12.5]]]
+    """
     if factor == 1:
         return radiance
-    c, h, w = radiance.shape
-    return radiance.reshape(c, h // factor, factor, w // factor, factor).mean(axis=(2, 4), dtype=np.float32)
+    # Adding f*f strided views is many times faster than a reshaped mean over two axes.
+    total = radiance[:, ::factor, ::factor].copy()
+    for i in range(factor):
+        for j in range(factor):
+            if i or j:
+                total += radiance[:, i::factor, j::factor]
+    total *= 1.0 / (factor * factor)
+    return total
 
 
 def _tone_curve(size: int = 16384, top: float = 4.0) -> np.ndarray:
