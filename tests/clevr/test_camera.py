@@ -43,11 +43,13 @@ def test_base_camera_directions_match_released_clevr():
     assert dirs["above"] == (0.0, 0.0, 1.0) and dirs["below"] == (0.0, 0.0, -1.0)
 
 
-def test_pixel_coords_truncate_like_released_data():
+def test_pixel_coords_round_like_released_data():
     cam = Camera.base(480, 320)
-    point = [1.0, 2.0, 0.35]
-    x, y, depth = cam.project([point])[0]
-    assert cam.pixel_coords(point) == [int(x), int(y), pytest.approx(depth)]
+    for point in ([1.0, 2.0, 0.35], [-2.2, 0.4, 0.7], [2.9, -2.9, 0.35]):
+        x, y, depth = cam.project([point])[0]
+        px, py, pz = cam.pixel_coords(point)
+        assert isinstance(px, int) and isinstance(py, int)
+        assert abs(px - x) <= 0.5 and abs(py - y) <= 0.5 and pz == pytest.approx(depth)
 
 
 def test_camera_estimated_from_pixel_coords_recovers_jittered_location():

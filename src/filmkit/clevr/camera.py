@@ -93,13 +93,14 @@ class Camera:
         return np.stack([x, y, depth], axis=1)
 
     def pixel_coords(self, point: Sequence[float]) -> list[float]:
-        """CLEVR's ``pixel_coords`` of one world point: [int px, int py, depth] (pixels truncated, as released).
+        """CLEVR's ``pixel_coords`` of one world point: [px, py, depth], pixel positions rounded as clevr-dataset-gen
+        rounds them.
 
         >>> Camera.base(480, 320).pixel_coords([0, 0, 0])[:2]
         [240, 160]
         """
         x, y, depth = self.project([point])[0]
-        return [int(x), int(y), float(depth)]
+        return [int(round(x)), int(round(y)), float(depth)]
 
     def ray_directions(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit world-space directions (dx, dy, dz) of the rays through pixel positions ``xs``, ``ys``.
@@ -206,15 +207,14 @@ def lights_from_scene(scene: Mapping[str, Any], properties: Properties | None = 
     return tuple(parse_light(item, f"lights[{i}]") for i, item in enumerate(stored))
 
 
-# The depth in pixel_coords is stored unrounded, so it pins the distance far better than the truncated pixel
+# The depth in pixel_coords is stored unrounded, so it pins the distance far better than the rounded pixel
 # positions; this weight turns one scene unit of depth error into as many "pixels" of residual.
 _DEPTH_WEIGHT = 100.0
 
 
 def _fit_location(camera: Camera, points: np.ndarray, observed: np.ndarray) -> Vec3:
-    """Gauss-Newton on the camera location so projected points match truncated pixel coords and depths."""
-    # Released pixel coords are truncated, so the true position lies half a pixel further on average.
-    target = observed.astype(np.float64) + np.array([0.5, 0.5, 0.0])
+    """Gauss-Newton on the camera location so projected points match rounded pixel coords and depths."""
+    target = observed.astype(np.float64)
     target[:, 2] *= _DEPTH_WEIGHT
 
     def residual(location: np.ndarray) -> np.ndarray:
