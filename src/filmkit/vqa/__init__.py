@@ -11,6 +11,7 @@ from filmkit.vqa.config import FILM_PLACEMENTS, PRESETS, FiLMVQAConfig, build_co
 from filmkit.vqa.encoder import QuestionEncoder
 from filmkit.vqa.model import FiLMVQA, count_parameters
 from filmkit.vqa.network import FiLMedNetwork, FiLMedResBlock, coordinate_maps
+from filmkit.vqa.reference import load_reference_checkpoint
 
 __all__ = [
     "Checkpoint",
@@ -27,4 +28,5 @@ __all__ = [
     "build_config",
     "coordinate_maps",
     "count_parameters",
+    "load_reference_checkpoint",
 ]
