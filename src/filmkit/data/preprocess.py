@@ -20,6 +20,7 @@ from PIL import Image
 from filmkit import __version__
 from filmkit.atomic import atomic_output
 from filmkit.data.cache import CACHE_FORMAT, CACHE_VERSION, MANIFEST, questions_file
+from filmkit.data.features import RESNET_INPUT, FeatureEncoder, resnet101_encoder
 from filmkit.data.question_types import type_codes
 from filmkit.data.readers import QuestionRecord, SplitSource, find_splits, read_questions
 from filmkit.data.vocab import END, NULL, START, UNK, Vocab, build_vocab, program_tokens
@@ -107,33 +108,37 @@ def _write_images(
     size: tuple[int, int],
     workers: int,
     progress: Progress | None,
+    encoder: FeatureEncoder | None = None,
 ) -> None:
-    """Decode and resize ``paths`` into a contiguous uint8 array, resuming a partial file if one is there."""
+    """Decode and resize ``paths`` (then encode them, with ``encoder``) into one contiguous array, resuming a
+    partial file if one is there."""
     width, height = size
+    key, dtype, row_shape = ("images", np.uint8, (3, height, width))
+    if encoder is not None:
+        key, dtype, row_shape = ("features", np.float32, encoder.output_shape)
+    shape = (len(paths), *row_shape)
     partial = out_path.with_name(out_path.name + ".partial")
-    shape = (len(paths), 3, height, width)
     done = 0
     if partial.exists():
         with h5py.File(partial, "r") as h5:
-            if "images" in h5 and h5["images"].shape == shape:
+            if key in h5 and h5[key].shape == shape:
                 done = int(h5.attrs.get("rows_done", 0))
     if done == 0:
         with h5py.File(partial, "w") as h5:
-            h5.create_dataset("images", shape=shape, dtype=np.uint8)  # contiguous: memory-mappable
+            h5.create_dataset(key, shape=shape, dtype=dtype)  # contiguous: memory-mappable
             h5.attrs["rows_done"] = 0
-    context = get_context("spawn")
-    pool = context.Pool(workers) if workers > 1 else None
+    pool = get_context("spawn").Pool(workers) if workers > 1 else None
     try:
         with h5py.File(partial, "r+") as h5:
-            images = h5["images"]
+            array = h5[key]
             for start in range(done, len(paths), BLOCK):
                 jobs = [(path, size) for path in paths[start : start + BLOCK]]
-                decoded = pool.map(_load_image_job, jobs) if pool else [_load_image_job(job) for job in jobs]
-                images[start : start + len(decoded)] = np.stack(decoded)
+                decoded = np.stack(pool.map(_load_image_job, jobs) if pool else [_load_image_job(j) for j in jobs])
+                array[start : start + len(decoded)] = encoder(decoded) if encoder else decoded
                 h5.attrs["rows_done"] = start + len(decoded)
                 h5.flush()
                 if progress:
-                    progress(split, "images", start + len(decoded), len(paths))
+                    progress(split, key, start + len(decoded), len(paths))
     finally:
         if pool:
             pool.close()
@@ -151,24 +156,36 @@ def preprocess(
     vocab_path: str | Path | None = None,
     min_token_count: int = 1,
     workers: int = 1,
+    features: str | None = None,
+    weights: str | Path | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Build (or finish building) the cache of ``data_dir`` in ``out_dir``; return its manifest.
 
     ``resolution`` is (W, H). The vocabulary comes from ``vocab_path`` if given, else from the training split.
-    Splits already complete in ``out_dir`` are kept; a different resolution or source there is refused.
+    ``features="resnet101"`` (with ``weights``, a local file) stores ResNet-101 conv4 features of 224 x 224
+    images instead of pixels. Splits already complete in ``out_dir`` are kept; a different resolution, feature
+    kind or source there is refused.
 
     Example::
 
         preprocess("data/clevr-mini", "cache/clevr-mini", resolution=(128, 128), workers=2)
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    encoder = None
+    if features is not None:
+        if features != "resnet101":
+            raise ValueError(f"unknown features {features!r}; the one supported is resnet101")
+        if weights is None:
+            raise ValueError("--features resnet101 needs --weights FILE (ImageNet weights; nothing is downloaded)")
+        encoder = resnet101_encoder(weights)
+        resolution = RESNET_INPUT
     sources = find_splits(data_dir, images_root)
     chosen = splits or sorted(sources)
     for name in chosen:
         if name not in sources:
             raise ValueError(f"{data_dir}: no split {name!r} (found {', '.join(sorted(sources))})")
-    manifest = _start_manifest(out_dir, data_dir, resolution)
+    manifest = _start_manifest(out_dir, data_dir, resolution, features or "pixels")
     records = {name: read_questions(sources[name]) for name in chosen}
     for name, split_records in records.items():
         if not split_records:
@@ -202,17 +219,21 @@ def preprocess(
                 f"{source.questions_path}: {len(missing)} question image(s) missing on disk, first {missing[0]}"
             )
         arrays, summary = encode_split(split_records, vocab)
-        if summary["unknown_answers"] and name == manifest.get("vocab_split"):
-            raise ValueError(f"{source.questions_path}: answers missing from the answer vocabulary")
+        if summary["unknown_answers"] and name.startswith("train"):
+            # Training needs a target for every question; elsewhere an unknown answer just scores as wrong.
+            raise ValueError(
+                f"{source.questions_path}: {summary['unknown_answers']} answers missing from the answer vocabulary"
+            )
         arrays["image_idxs"] = np.array([row_of[r.image_index] for r in split_records], dtype=np.int32)
-        _write_images(name, paths, out_dir / f"{name}_images.h5", resolution, workers, progress)
+        image_path = out_dir / f"{name}_{'features' if encoder else 'images'}.h5"
+        _write_images(name, paths, image_path, resolution, workers, progress, encoder)
         _write_questions(questions_file(out_dir, name), arrays)
         manifest["splits"][name] = {**summary, "images": len(paths)}
         _save_manifest(out_dir, manifest)
     return manifest
 
 
-def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int]) -> dict:
+def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int], image_kind: str) -> dict:
     """The manifest of an existing cache (after checking it matches this request) or a fresh one."""
     path = out_dir / MANIFEST
     fresh = {
@@ -221,7 +242,7 @@ def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int]) 
         "filmkit_version": __version__,
         "source": str(data_dir.resolve()),
         "resolution": list(resolution),
-        "image_kind": "pixels",
+        "image_kind": image_kind,
         "splits": {},
     }
     if not path.exists():
@@ -231,11 +252,12 @@ def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int]) 
         _save_manifest(out_dir, fresh)
         return fresh
     manifest = json.loads(path.read_text())
-    for key in ("source", "resolution"):
+    for key in ("source", "resolution", "image_kind"):
         if manifest.get(key) != fresh[key]:
             raise ValueError(
-                f"{out_dir}: a cache of {manifest.get('source')} at {manifest.get('resolution')} is already here; "
-                f"choose another directory for {fresh['source']} at {fresh['resolution']}"
+                f"{out_dir}: a cache of {manifest.get('source')} ({manifest.get('image_kind')} at "
+                f"{manifest.get('resolution')}) is already here; choose another directory for {fresh['source']} "
+                f"({image_kind} at {fresh['resolution']})"
             )
     return manifest
 

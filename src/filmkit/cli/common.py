@@ -1,0 +1,49 @@
+"""Pieces every command shares: one-line errors and rich progress bars (on stderr, so stdout stays clean)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """``"480x320"`` -> (480, 320); anything else is a one-line usage error."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT with positive integers, e.g. 480x320; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def fail(message: str) -> NoReturn:
+    """Report a problem with what the user asked for as one line, exit code 2, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[Progress]:
+    """A rich Progress display with count, rate-friendly columns and ETA."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        yield bar

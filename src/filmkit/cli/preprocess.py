@@ -1,0 +1,58 @@
+"""`filmkit preprocess`: a dataset on disk -> a cache the training loader reads fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from filmkit.cli.app import app
+from filmkit.cli.common import fail, parse_resolution, progress_bars
+
+
+@app.command("preprocess")
+def preprocess_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder in the CLEVR v1.0 layout (also CoGenT, Humans)."),
+    out: Path = typer.Option(..., "--out", help="Cache folder to write (resumes an interrupted run)."),
+    resolution: str = typer.Option("128x128", help="Stored image size WIDTHxHEIGHT."),
+    splits: list[str] = typer.Option(None, "--split", help="Only these splits (repeatable); default all."),
+    images_root: Path | None = typer.Option(
+        None, "--images-root", help="Folder holding images/<split>/ when it is not --data (CLEVR-Humans)."
+    ),
+    vocab: Path | None = typer.Option(None, help="Use this vocab.json instead of building one from train."),
+    workers: int = typer.Option(2, min=1, help="Processes decoding images."),
+    features: str | None = typer.Option(None, help="resnet101: store ResNet-101 conv4 features, not pixels."),
+    weights: Path | None = typer.Option(None, help="Local ResNet-101 ImageNet weights for --features."),
+) -> None:
+    """Encode questions and resize images into an HDF5 cache (vocab.json, <split>_questions.h5, images)."""
+    from filmkit.data.preprocess import preprocess  # imported here so that `filmkit --help` stays fast
+
+    width, height = parse_resolution(resolution)
+    with progress_bars() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(split: str, stage: str, done: int, total: int) -> None:
+            if split not in tasks:
+                tasks[split] = bar.add_task(f"{split} {stage}", total=total, info="")
+            bar.update(tasks[split], completed=done)
+
+        try:
+            manifest = preprocess(
+                data,
+                out,
+                resolution=(width, height),
+                splits=splits or None,
+                images_root=images_root,
+                vocab_path=vocab,
+                workers=workers,
+                features=features,
+                weights=weights,
+                progress=progress,
+            )
+        except (ValueError, OSError) as error:
+            fail(str(error))
+    for name, summary in manifest["splits"].items():
+        unknown = summary["unknown_words"]
+        note = f"; unknown words: {', '.join(unknown)}" if unknown else ""
+        typer.echo(f"{name}: {summary['questions']} questions, {summary['images']} images{note}")
+    typer.echo(f"cache in {out}")
