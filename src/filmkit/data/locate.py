@@ -1,0 +1,50 @@
+"""Accept either a cache or a dataset folder wherever the data goes in; preprocess a dataset the first time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from filmkit.data.cache import MANIFEST, read_manifest
+from filmkit.data.preprocess import Progress, preprocess
+
+
+def is_cache(path: Path) -> bool:
+    """A filmkit cache (has a manifest) or a reference-implementation cache (questions .h5 files)."""
+    return (path / MANIFEST).exists() or any(path.glob("*_questions.h5"))
+
+
+def default_cache_dir(dataset: Path, resolution: tuple[int, int]) -> Path:
+    """Where a dataset's cache goes when the user names none: beside the data, one per resolution."""
+    return dataset / ".filmkit" / f"cache-{resolution[0]}x{resolution[1]}"
+
+
+def locate_cache(
+    data: str | Path,
+    resolution: tuple[int, int],
+    *,
+    vocab_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> Path:
+    """The cache to read for ``data``: ``data`` itself if it is a cache, else the dataset's cache at
+    ``resolution`` (W, H), built or finished first. A cache at another resolution is refused.
+
+    Example::
+
+        cache = locate_cache("data/tiny", (64, 64))      # preprocesses data/tiny on first use
+    """
+    data = Path(data)
+    if not data.exists():
+        raise ValueError(f"{data}: no such dataset or cache")
+    if is_cache(data):
+        manifest = read_manifest(data)
+        if manifest and manifest.get("image_kind") == "pixels" and tuple(manifest["resolution"]) != tuple(resolution):
+            raise ValueError(
+                f"{data}: cache images are {manifest['resolution'][0]}x{manifest['resolution'][1]}, "
+                f"the model reads {resolution[0]}x{resolution[1]}"
+            )
+        return data
+    target = Path(cache_dir) if cache_dir else default_cache_dir(data, resolution)
+    preprocess(data, target, resolution=resolution, vocab_path=vocab_path, workers=workers, progress=progress)
+    return target

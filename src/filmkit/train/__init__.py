@@ -1,0 +1,1 @@
+"""Training, evaluation and inference on cached datasets."""
