@@ -49,3 +49,20 @@ def test_bad_arguments():
         ShardedBatchSampler(0, 4)
     with pytest.raises(ValueError, match="rank 2 is outside 0..1"):
         ShardedBatchSampler(10, 4, rank=2, world_size=2)
+
+
+def test_loader_iteration_does_not_touch_the_global_rng(tmp_path):
+    import torch
+    from fixtures import clevr_dataset
+
+    from filmkit.data.dataset import CachedSplit, make_loader
+    from filmkit.data.preprocess import preprocess
+
+    preprocess(clevr_dataset(tmp_path / "clevr"), tmp_path / "cache", resolution=(8, 8))
+    loader, _ = make_loader(CachedSplit(tmp_path / "cache", "train"), batch_size=4)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    for _ in loader:
+        pass
+    assert torch.equal(torch.rand(3), expected)

@@ -111,5 +111,8 @@ def make_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
+        # Its own generator: creating an iterator then never draws from the global RNG, which drives dropout,
+        # so a resumed run sees the same random numbers as an uninterrupted one.
+        generator=torch.Generator().manual_seed(seed),
     )
     return loader, sampler
