@@ -248,14 +248,10 @@ def _checked_condition(document, source: str, properties) -> dict[str, list[str]
 
 
 def add_pixel_coords(scene: dict, properties) -> None:
-    """Set each object's ``pixel_coords`` to [px, py, depth] from the scene camera at 480x320.
-
-    Pixel positions are rounded to the nearest integer, as clevr-dataset-gen's ``get_camera_coords`` does.
-    """
+    """Set each object's ``pixel_coords`` to [px, py, depth] from the scene camera at 480x320 (px, py rounded)."""
     camera = Camera.from_scene(scene, *REFERENCE_SIZE, properties)
-    centres = np.array([obj["3d_coords"] for obj in scene["objects"]], dtype=float).reshape(-1, 3)
-    for obj, (px, py, depth) in zip(scene["objects"], camera.project(centres), strict=True):
-        obj["pixel_coords"] = [int(round(float(px))), int(round(float(py))), float(depth)]
+    for obj in scene["objects"]:
+        obj["pixel_coords"] = camera.pixel_coords(obj["3d_coords"])
 
 
 def object_pixel_counts(scene: dict, properties, width: int, height: int) -> list[int]:
