@@ -122,7 +122,9 @@ class Camera:
         """CLEVR's ``directions``: camera-relative unit vectors on the ground plane, plus above and below.
 
         ``behind`` is the viewing direction and ``left`` the camera's -X axis, each projected onto the ground and
-        normalised; ``front`` and ``right`` are their negatives.
+        normalised; ``front`` and ``right`` are their negatives. Released CLEVR stores the *base* camera's
+        directions in every scene, jittered or not (clevr-dataset-gen read the camera's orientation before Blender
+        re-aimed the moved camera), so ``Camera.base().ground_directions()`` reproduces the released values.
 
         >>> [round(v, 4) for v in Camera.base().ground_directions()["behind"]]
         [-0.7545, 0.6563, 0.0]
@@ -209,7 +211,7 @@ def lights_from_scene(scene: Mapping[str, Any], properties: Properties | None = 
 
 # The depth in pixel_coords is stored unrounded, so it pins the distance far better than the rounded pixel
 # positions; this weight turns one scene unit of depth error into as many "pixels" of residual.
-_DEPTH_WEIGHT = 100.0
+_DEPTH_WEIGHT = 1e4
 
 
 def _fit_location(camera: Camera, points: np.ndarray, observed: np.ndarray) -> Vec3:
