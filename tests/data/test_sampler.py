@@ -66,3 +66,10 @@ def test_loader_iteration_does_not_touch_the_global_rng(tmp_path):
     for _ in loader:
         pass
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_equal_shards_give_every_rank_the_same_number_of_batches():
+    samplers = [ShardedBatchSampler(23, 4, rank=r, world_size=3, equal_shards=True) for r in range(3)]
+    assert {len(s) for s in samplers} == {2}  # 7 samples each: batches of 4 and 3
+    union = [i for s in samplers for i in flatten(list(s))]
+    assert len(union) == len(set(union)) == 21

@@ -90,6 +90,7 @@ def make_loader(
     rank: int = 0,
     world_size: int = 1,
     drop_last: bool = False,
+    equal_shards: bool = False,
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> tuple[DataLoader, ShardedBatchSampler]:
@@ -102,7 +103,14 @@ def make_loader(
         for batch in loader: ...
     """
     sampler = ShardedBatchSampler(
-        len(dataset), batch_size, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, drop_last=drop_last
+        len(dataset),
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        drop_last=drop_last,
+        equal_shards=equal_shards,
     )
     loader = DataLoader(
         dataset,

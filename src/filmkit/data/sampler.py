@@ -33,6 +33,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        equal_shards: bool = False,
     ):
         if num_samples < 1:
             raise ValueError("cannot sample batches from an empty split")
@@ -47,6 +48,9 @@ class ShardedBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.world_size = world_size
         self.drop_last = drop_last
+        # Data-parallel training needs the same number of batches on every rank, else the ranks deadlock:
+        # equal_shards gives each rank num_samples // world_size samples (the few left over change each epoch).
+        self.equal_shards = equal_shards
         self.epoch = 0
         self.start_batch = 0
 
@@ -62,10 +66,17 @@ class ShardedBatchSampler(Sampler[list[int]]):
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
+        if self.equal_shards:
+            order = order[: self.num_samples - self.num_samples % self.world_size]
         return order[self.rank :: self.world_size]
 
+    def shard_size(self) -> int:
+        if self.equal_shards:
+            return self.num_samples // self.world_size
+        return len(range(self.rank, self.num_samples, self.world_size))
+
     def batches_per_epoch(self) -> int:
-        shard_size = len(range(self.rank, self.num_samples, self.world_size))
+        shard_size = self.shard_size()
         if self.drop_last:
             return shard_size // self.batch_size
         return -(-shard_size // self.batch_size)
