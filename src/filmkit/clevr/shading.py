@@ -40,7 +40,7 @@ METAL_DIFFUSE, METAL_MIRROR, METAL_HIGHLIGHT, METAL_SQUARINGS = 0.12, 0.85, 2.5,
 
 @dataclass
 class Hits:
-    """Visible surface per sample: ray directions, hit positions, normals (ground: +z) and object ids (-1 ground)."""
+    """Visible surface per sample: ray directions, hit positions and object ids (-1 for the ground)."""
 
     direction: tuple[np.ndarray, np.ndarray, np.ndarray]
     position: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -89,6 +89,12 @@ def soft_visibility(solid: Solid, light: Light, point, toward, distance) -> np.n
     """Visible fraction (0-1) of ``light`` from each point, as occluded by ``solid`` alone.
 
     ``toward`` are unit vectors from the points to the light's centre and ``distance`` its distance.
+
+    >>> ball, lamp = Solid("sphere", (0.0, 0.0, 1.0), 1.0), Light("top", (0.0, 0.0, 6.0), 0.5)
+    >>> x, y, z = np.array([0.0, 3.0], np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32)
+    >>> up = (np.zeros(2, np.float32), np.zeros(2, np.float32), np.ones(2, np.float32))
+    >>> soft_visibility(ball, lamp, (x, y, z), up, np.full(2, 6.0, np.float32)).tolist()  # under it; beside it
+    [0.0, 1.0]
     """
     px, py, pz = point
     ux, uy, uz = toward
@@ -126,7 +132,7 @@ def soft_visibility(solid: Solid, light: Light, point, toward, distance) -> np.n
     return visible
 
 
-def _occlusion(solid: Solid, point, normal, reach_scale: float = AO_RANGE):
+def _occlusion(solid: Solid, point, normal):
     """Fraction of the ambient light that ``solid`` (as its bounding sphere) hides from each point."""
     cx, cy, cz = solid.center
     vx, vy, vz = cx - point[0], cy - point[1], cz - point[2]
@@ -134,7 +140,7 @@ def _occlusion(solid: Solid, point, normal, reach_scale: float = AO_RANGE):
     inv = 1.0 / np.sqrt(d2)
     cosine = np.maximum((normal[0] * vx + normal[1] * vy + normal[2] * vz) * inv, 0.0)
     size = solid.bounding_radius * 0.85  # a cube or cylinder hides less than its bounding sphere
-    fade = np.maximum(1.0 - d2 / (reach_scale * solid.radius) ** 2, 0.0)
+    fade = np.maximum(1.0 - d2 / (AO_RANGE * solid.radius) ** 2, 0.0)
     return np.minimum(size * size / d2, 1.0) * cosine * fade * fade
 
 
@@ -143,6 +149,9 @@ def sky_radiance(dz, sun: float):
 
     At the horizon it equals the far ground, which only the ambient light and the sun still reach, so the ground
     fades into the sky without a visible horizon line.
+
+    >>> bool(sky_radiance(np.float32(1.0), 0.15) > sky_radiance(np.float32(0.0), 0.15))
+    True
     """
     horizon = GROUND_ALBEDO * (SKY_AMBIENT + sun)
     return horizon + (SKY_ZENITH - horizon) * np.clip(dz, 0.0, 1.0)
@@ -214,6 +223,10 @@ def shadow_hull(solid: Solid, light: Light) -> np.ndarray:
 
     The solid's corners are cast onto the ground from the corners of a box about the light as large as its cone;
     a light below the top of the solid can throw the shadow anywhere, which an infinite point signals.
+
+    >>> hull = shadow_hull(Solid("cube", (0.0, 0.0, 0.5), 0.5), Light("top", (0.0, 0.0, 6.0), 0.5))
+    >>> hull.shape, bool(np.all(hull[8:, 2] == 0.0))  # 8 corners, then 64 points cast onto the ground
+    ((72, 3), True)
     """
     corners = solid.corners()
     radius = SOFTNESS * light.size
