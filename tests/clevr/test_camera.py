@@ -105,3 +105,12 @@ def test_lights_from_scene_uses_stored_lights_or_base_rig():
     lights = lights_from_scene({"objects": [], "lights": json.loads(json.dumps(moved))})
     assert [light.location for light in lights] == [tuple(m["location"]) for m in moved]
     assert lights[0].location != props.lights.sources[0].location
+
+
+def test_any_resolution_shows_the_clevr_frame():
+    # A 128x128 image is the 480x320 view squeezed: every point lands at the same relative position.
+    points = np.array([[0.0, 0.0, 0.0], [2.5, -1.0, 0.7], [-3.0, 2.0, 0.35]])
+    wide = Camera.base(480, 320).project(points)
+    square = Camera.base(128, 128).project(points)
+    np.testing.assert_allclose(square[:, 0], wide[:, 0] * 128 / 480, atol=1e-9)
+    np.testing.assert_allclose(square[:, 1], wide[:, 1] * 128 / 320, atol=1e-9)

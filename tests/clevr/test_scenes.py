@@ -65,12 +65,13 @@ def test_objects_keep_min_distance_and_margin(scenes):
                     assert not 0 < along < 0.4, (name, along)
 
 
-def test_directions_come_from_the_jittered_camera(scenes):
+def test_directions_are_the_base_cameras_as_in_the_released_data(scenes):
+    # Released CLEVR stores the unjittered camera's directions in every scene (behind = (-0.7545, 0.6563, 0)).
     for scene in scenes:
         location = np.array(scene["camera"]["location"])
         assert np.all(np.abs(location - np.array(PROPS.camera.location)) <= 0.5)
-        view = -location[:2] / np.linalg.norm(location[:2])  # the camera looks at the origin
-        assert np.allclose(scene["directions"]["behind"][:2], view)
+        assert np.allclose(scene["directions"]["behind"], [-0.7545, 0.6563, 0.0], atol=1e-4)
+        assert np.allclose(scene["directions"]["left"], [-0.6563, -0.7545, 0.0], atol=1e-4)
         assert np.allclose(scene["directions"]["front"], -np.array(scene["directions"]["behind"]))
         assert scene["directions"]["above"] == [0.0, 0.0, 1.0]
     assert len({tuple(scene["camera"]["location"]) for scene in scenes}) == len(scenes)

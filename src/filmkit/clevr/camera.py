@@ -1,8 +1,11 @@
 """The CLEVR pinhole camera: projection, viewing rays, ground directions, and recovering a scene's camera.
 
 Conventions follow Blender, which rendered CLEVR: the camera looks along its -Z axis with +Y up, aimed at
-``look_at`` with the world's +Z as up; the sensor width maps to the image width, so ``fx = fy = W * focal / sensor``
-pixels (525 at W=480), with the principal point at the image centre. Pixel coordinates have their origin at the
+``look_at`` with the world's +Z as up; the sensor width maps to the image width, so ``fx = W * focal / sensor``
+pixels (525 at W=480), with the principal point at the image centre. Every image shows CLEVR's 3:2 view
+(``frame_aspect``) whatever its pixel size: a 128x128 image is the 480x320 view squeezed, exactly like a released
+CLEVR image resized to 128x128 for training, so generated and released data look alike at any resolution
+(``fy = H * focal / (sensor / frame_aspect)``; fx = fy = 525 at 480x320). Pixel coordinates have their origin at the
 top-left corner of the image, x to the right and y down; pixel (i, j) covers [j, j+1) x [i, i+1).
 
 Example::
@@ -44,6 +47,7 @@ class Camera:
     sensor_mm: float = 32.0
     width: int = CLEVR_WIDTH
     height: int = CLEVR_HEIGHT
+    frame_aspect: float = CLEVR_WIDTH / CLEVR_HEIGHT  # width / height of the view, whatever the pixel size
 
     @classmethod
     def base(
@@ -59,8 +63,17 @@ class Camera:
 
     @property
     def focal_px(self) -> float:
-        """Focal length in pixels, the same along x and y."""
+        """Horizontal focal length in pixels."""
         return self.width * self.focal_mm / self.sensor_mm
+
+    @property
+    def focal_px_y(self) -> float:
+        """Vertical focal length in pixels: equal to ``focal_px`` when the image has the frame's aspect.
+
+        >>> Camera.base(128, 128).focal_px_y
+        210.0
+        """
+        return self.height * self.frame_aspect * self.focal_mm / self.sensor_mm
 
     def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """World-space unit vectors (right, up, forward) of the camera; forward points at ``look_at``.
@@ -89,7 +102,7 @@ class Camera:
         depth = pts @ forward
         safe = np.where(np.abs(depth) < 1e-9, 1e-9, depth)
         x = self.width / 2 + self.focal_px * (pts @ right) / safe
-        y = self.height / 2 - self.focal_px * (pts @ up) / safe
+        y = self.height / 2 - self.focal_px_y * (pts @ up) / safe
         return np.stack([x, y, depth], axis=1)
 
     def pixel_coords(self, point: Sequence[float]) -> list[float]:
@@ -114,7 +127,7 @@ class Camera:
         """
         right, up, forward = (a.astype(np.float32) for a in self.axes())
         a = (np.asarray(xs, dtype=np.float32) - np.float32(self.width / 2)) / np.float32(self.focal_px)
-        b = (np.float32(self.height / 2) - np.asarray(ys, dtype=np.float32)) / np.float32(self.focal_px)
+        b = (np.float32(self.height / 2) - np.asarray(ys, dtype=np.float32)) / np.float32(self.focal_px_y)
         inv_len = 1.0 / np.sqrt(a * a + b * b + 1.0)
         return tuple((a * right[k] + b * up[k] + forward[k]) * inv_len for k in range(3))  # type: ignore[return-value]
 
@@ -157,7 +170,7 @@ class Camera:
         return replace(self, location=_vec3(np.asarray(self.location) + offset))
 
     def with_size(self, width: int, height: int) -> Camera:
-        """The same view rendered at another resolution (the field of view follows the width)."""
+        """The same view rendered at another resolution (the view itself does not change)."""
         return replace(self, width=int(width), height=int(height))
 
     def to_json(self) -> dict[str, list[float]]:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from filmkit.atomic import atomic_output
 from filmkit.clevr.camera import Camera, lights_from_scene
 from filmkit.clevr.geometry import Solid, hit_distance
 from filmkit.clevr.properties import Light, Properties
@@ -186,15 +185,8 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
         raise ValueError(f"save_png expects an (H, W, 3|4) uint8 array, got {array.dtype} {array.shape}")
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=6)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(path) as handle:
+        handle.write(buffer.getvalue())
 
 
 def _camera(scene, properties: Properties, width: int, height: int, camera: Camera | None) -> Camera:

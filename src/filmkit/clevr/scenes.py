@@ -114,7 +114,9 @@ def sample_scene(
     stats = stats if stats is not None else SamplingStats()
     palette = shape_color_choices(properties, constraint)
     # Jitter amounts live in the properties (CLEVR: camera U(-0.5, 0.5), lights U(-1, 1) per axis).
-    camera = Camera.base(*REFERENCE_SIZE, properties.camera).jittered(rng, properties.camera.jitter)
+    base_camera = Camera.base(*REFERENCE_SIZE, properties.camera)
+    base_directions = base_camera.ground_directions()
+    camera = base_camera.jittered(rng, properties.camera.jitter)
     lights = [light.to_json() for light in properties.lights.jittered(rng)]
     num_objects = int(rng.integers(rules.min_objects, rules.max_objects + 1))
     scene = {
@@ -122,7 +124,9 @@ def sample_scene(
         "image_index": image_index,
         "image_filename": image_filename(split, image_index),
         "objects": [],
-        "directions": {name: [float(v) for v in vector] for name, vector in camera.ground_directions().items()},
+        # The base camera's directions, not the jittered one's: the released data was made that way (its
+        # generator read the camera's orientation before re-aiming it), and relationships follow them.
+        "directions": {name: [float(v) for v in vector] for name, vector in base_directions.items()},
         "relationships": {},
         "camera": camera.to_json(),
         "lights": lights,
