@@ -7,6 +7,7 @@ from filmkit.cli import demo as _demo  # noqa: F401
 from filmkit.cli import generate as _generate  # noqa: F401
 from filmkit.cli import models as _models  # noqa: F401
 from filmkit.cli import preprocess as _preprocess  # noqa: F401
+from filmkit.cli import questions as _questions  # noqa: F401
 from filmkit.cli.app import app
 
 
