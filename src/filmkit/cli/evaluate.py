@@ -1,0 +1,185 @@
+"""`filmkit eval` (accuracy tables and predictions) and `filmkit ask` (one image, one question)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from filmkit.cli.app import app
+from filmkit.cli.common import fail, progress_bars
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda when available, else cpu; an unavailable cuda is a one-line error."""
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        fail(f"--device {name!r}: choose cpu, cuda or auto")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        fail("--device cuda: no CUDA device is available here")
+    return name
+
+
+def accuracy_tables(result) -> list[Table]:
+    """Rich tables: Table 1 columns (accuracy and question counts), then accuracy per final function."""
+    from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES, FINAL_FUNCTIONS
+
+    def percent(pair) -> str:
+        return f"{100.0 * pair[0] / pair[1]:.1f}" if pair[1] else "–"
+
+    summary = Table(title="Accuracy (%) by question type, as in the paper's Table 1")
+    summary.add_column("")
+    for column in ("Overall", *(CATEGORY_TITLES[name] for name in CATEGORIES)):
+        summary.add_column(column, justify="right")
+    pairs = [result.overall, *result.categories]
+    summary.add_row("accuracy", *(percent(pair) for pair in pairs))
+    summary.add_row("questions", *(str(int(pair[1])) for pair in pairs))
+    functions = Table(title="Accuracy (%) by final function")
+    for column in ("function", "accuracy", "correct", "questions"):
+        functions.add_column(column, justify="left" if column == "function" else "right")
+    for name, pair in zip(FINAL_FUNCTIONS, result.functions, strict=True):
+        if pair[1]:
+            functions.add_row(name, percent(pair), str(int(pair[0])), str(int(pair[1])))
+    return [summary, functions] if functions.row_count else [summary]
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A filmkit checkpoint (.pt) written by training."),
+    data: Path = typer.Option(
+        ..., "--data", help="A cache, or a dataset folder (cached at the checkpoint's resolution on first use)."
+    ),
+    split: str = typer.Option("val", "--split", help="The split to evaluate (test splits without answers work)."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="Also write one predicted answer per line, in the question file's order."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for eval-<split>.json and eval-<split>.md (default: beside the checkpoint)."
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Questions per forward pass."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast)."),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Where to cache a dataset folder (default: inside it, under .filmkit/)."
+    ),
+    workers: int = typer.Option(2, "--workers", min=1, help="Processes decoding images when caching a dataset."),
+) -> None:
+    """Accuracy overall, by the paper's Table 1 question types, by final function and by family."""
+    from filmkit.atomic import atomic_output
+    from filmkit.train.evaluate import PRECISIONS, evaluate, open_split, write_predictions
+    from filmkit.vqa import load_checkpoint
+
+    if precision not in PRECISIONS:
+        fail(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    device = resolve_device(device)
+    with progress_bars() as bar:
+        tasks: dict[str, int] = {}
+
+        def preprocess_progress(name: str, stage: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"caching {name} {stage}", total=total, info="")
+            bar.update(tasks[name], completed=done)
+
+        try:
+            loaded = load_checkpoint(checkpoint)
+            questions = open_split(loaded, data, split, cache_dir=cache, workers=workers, progress=preprocess_progress)
+            task = bar.add_task(f"eval {split}", total=len(questions), info="")
+            result = evaluate(
+                loaded.model.to(device),
+                questions,
+                batch_size=batch_size,
+                device=device,
+                precision=precision,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
+        except (ValueError, OSError) as error:
+            fail(str(error))
+
+    step = loaded.metadata.get("step")
+    title = f"{split} of {questions.cache_dir}, checkpoint {checkpoint.name}"
+    title += f" (step {step})" if step is not None else ""
+    out = out or checkpoint.parent
+    report = {"checkpoint": str(checkpoint), "cache": str(questions.cache_dir), "split": split, "step": step}
+    report.update(result.to_json())
+    paths = [out / f"eval-{split}.json", out / f"eval-{split}.md"]
+    try:
+        with atomic_output(paths[0], "w") as handle:
+            json.dump(report, handle, indent=1)
+        with atomic_output(paths[1], "w") as handle:
+            handle.write(result.to_markdown(title) + "\n")
+        if predictions:
+            paths.append(write_predictions(predictions, result, questions))
+    except OSError as error:
+        fail(str(error))
+
+    typer.echo(title)
+    if result.has_answers:
+        for table in accuracy_tables(result):
+            Console().print(table)
+    else:
+        hint = "" if predictions else " (add --predictions FILE to write them)"
+        typer.echo(f"{result.questions} questions, none with an answer: predictions only, no accuracy{hint}")
+    if result.has_answers and result.scored < result.questions:
+        typer.echo(f"{result.questions - result.scored} questions have no known answer and are not scored")
+    for path in paths:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("ask")
+def ask_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A filmkit checkpoint (.pt)."),
+    image: Path = typer.Option(..., "--image", help="The image (PNG or any format Pillow reads)."),
+    question: str = typer.Option(..., "--question", help="The question, in words."),
+    heatmap: Path | None = typer.Option(
+        None, "--heatmap", help="Write the image with the places that win the classifier's max-pool highlighted."
+    ),
+    top: int = typer.Option(5, "--top", min=1, help="How many answers to list with their probabilities."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="ResNet-101 ImageNet weights (local file), for checkpoints that read its features."
+    ),
+) -> None:
+    """Answer one question about one image: the answer, the top probabilities, unknown words, a heatmap."""
+    import numpy as np
+    from PIL import Image
+
+    from filmkit.analysis.heatmap import overlay_heatmap
+    from filmkit.data.features import resnet101_encoder
+    from filmkit.train.ask import ask
+    from filmkit.vqa import load_checkpoint
+
+    if not image.is_file():
+        fail(f"{image}: no such image file")
+    try:
+        loaded = load_checkpoint(checkpoint)
+        if not loaded.vocab:
+            fail(f"{checkpoint}: the checkpoint holds no vocabulary to read the question with")
+        encoder = None
+        if loaded.model.config.input_kind == "features":
+            if weights is None:
+                fail(f"{checkpoint}: this model reads ResNet-101 features; pass --weights FILE (ImageNet weights)")
+            encoder = resnet101_encoder(weights)
+        result = ask(loaded.model, loaded.vocab, image, question, top_k=top, encoder=encoder)
+        if heatmap:
+            with Image.open(image) as picture:
+                pixels = np.asarray(picture.convert("RGB"))
+            overlay_heatmap(pixels, result.heatmap, heatmap)
+    except (ValueError, OSError) as error:
+        fail(str(error))
+
+    typer.echo(f"answer: {result.answer}")
+    table = Table()
+    table.add_column("answer")
+    table.add_column("probability", justify="right")
+    for answer, probability in result.top:
+        table.add_row(answer, f"{probability:.3f}")
+    Console().print(table)
+    if result.unknown_words:
+        typer.echo(f"unknown words (read as <UNK>): {', '.join(result.unknown_words)}")
+    if heatmap:
+        typer.echo(f"heatmap: {heatmap}")
