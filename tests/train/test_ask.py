@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from filmkit.analysis.heatmap import overlay_heatmap
 from filmkit.cli import app
 from filmkit.data.dataset import CachedSplit
-from filmkit.train.ask import ask
+from filmkit.train.ask import ask, pool_heatmap
 
 runner = CliRunner()
 
@@ -142,3 +142,11 @@ def test_ask_command_errors_are_one_line(world, tmp_path):
     result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(tmp_path / "none.png"),
                                  "--question", "Why?"])
     assert result.exit_code == 2 and "no such image file" in result.output
+
+
+def test_an_average_pooling_classifier_gets_the_summed_activation():
+    projected = torch.zeros(3, 2, 2)
+    projected[0, 1, 1], projected[1, 1, 1], projected[2, 0, 1] = 5.0, 2.0, 1.0
+    assert np.allclose(pool_heatmap(projected, "avg"), [[0.0, 1 / 7], [0.0, 1.0]])
+    assert np.allclose(pool_heatmap(projected, "max"), [[0.0, 0.5], [0.0, 1.0]])  # where channels peak instead
+    assert pool_heatmap(torch.zeros(4, 3, 3)).tolist() == [[0.0] * 3] * 3  # all channels dead: no heat, no NaN
