@@ -1,0 +1,163 @@
+"""Training configuration: paper defaults, a YAML file, and ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from filmkit.vqa.config import PRESETS, FiLMVQAConfig, build_config
+
+SCHEDULES = ("constant", "cosine", "linear")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. Defaults are the paper's: Adam, lr 3e-4, weight decay 1e-5, batch 64.
+
+    >>> config = apply_overrides(TrainConfig(), ["lr=1e-3", "model.module_dim=32", "schedule=cosine"])
+    >>> config.lr, config.model["module_dim"], config.schedule
+    (0.001, 32, 'cosine')
+    """
+
+    preset: str = "cpu"
+    model: dict = field(default_factory=dict)  # overrides of FiLMVQAConfig fields on top of the preset
+    batch_size: int = 64  # per process when distributed
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    epochs: float = 20.0
+    max_steps: int | None = None  # when set, wins over epochs
+    time_limit_minutes: float | None = None  # stop after this much wall-clock time (the speedrun's budget)
+    warmup_steps: int = 0
+    schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = None  # max gradient norm; None = no clipping (the paper)
+    val_every: int = 500  # steps between validations on a fixed subset
+    val_subset: int = 1000  # questions in that subset; the full split is evaluated at the end
+    early_stopping: int | None = None  # stop after this many validations without improvement
+    checkpoint_every: int = 200  # steps between crash-safety checkpoints (last.pt)
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
+    sync_batchnorm: bool = False
+    num_workers: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting that cannot work."""
+        for item in dataclasses.fields(self):
+            value, expected = getattr(self, item.name), _SETTING_TYPES[item.name]
+            if float in expected and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, item.name, float(value))  # 10 is a fine number of minutes
+            elif isinstance(value, bool) != (bool in expected) or not isinstance(value, expected):
+                raise ValueError(f"{item.name} = {value!r} must be {' or '.join(t.__name__ for t in expected)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        known = {f.name for f in dataclasses.fields(FiLMVQAConfig)}
+        unknown = sorted(set(self.model) - known)
+        if unknown:
+            raise ValueError(f"unknown model setting(s): {', '.join('model.' + name for name in unknown)}")
+        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "device": DEVICES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} = {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
+        for name in ("batch_size", "val_every", "val_subset", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.epochs <= 0:
+            raise ValueError("lr and epochs must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+# What each setting may hold (bool is checked apart, since True is also an int).
+_SETTING_TYPES = {
+    "preset": (str,), "model": (dict,), "batch_size": (int,), "lr": (float,), "weight_decay": (float,),
+    "epochs": (float,), "max_steps": (int, type(None)), "time_limit_minutes": (float, type(None)),
+    "warmup_steps": (int,), "schedule": (str,), "min_lr_ratio": (float,), "grad_clip": (float, type(None)),
+    "val_every": (int,), "val_subset": (int,), "early_stopping": (int, type(None)), "checkpoint_every": (int,),
+    "log_every": (int,), "seed": (int,), "device": (str,), "precision": (str,), "compile": (bool,),
+    "sync_batchnorm": (bool,), "num_workers": (int,), "train_split": (str,), "val_split": (str,),
+}
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """A TrainConfig from a YAML file (optional) with ``key=value`` overrides applied on top."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"{path}: cannot read the config: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: the config must be a mapping of settings")
+    config = TrainConfig.from_dict(values, source=str(path or "config"))
+    return apply_overrides(config, overrides)
+
+
+def parse_value(text: str):
+    """A command-line value: an int, a float (``1e-3`` included, which YAML would keep as a string), or YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply ``key=value`` strings; values are read as YAML (numbers, booleans, lists); ``model.x`` sets a model
+    field."""
+    values = config.to_dict()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        value = parse_value(text)
+        if key.startswith("model."):
+            values["model"] = {**values["model"], key[len("model.") :]: value}
+        else:
+            values[key] = value
+    return TrainConfig.from_dict(values, source="--set")
+
+
+def preset_config(config: TrainConfig) -> FiLMVQAConfig:
+    """The preset with the user's model overrides, before the data's sizes are known (input kind, resolution)."""
+    return build_config(config.preset, **config.model)
+
+
+def model_config(config: TrainConfig, vocab_size: int, num_answers: int, image_shape: tuple[int, int, int]):
+    """The FiLMVQAConfig for a run: preset, the user's model overrides, then the data's sizes.
+
+    The images' size comes from the data, so a pixel preset trains at whatever resolution the cache holds;
+    an explicit ``model.image_height`` (or width, or in_channels) that disagrees with the data is an error.
+    """
+    channels, height, width = image_shape
+    data_sizes = {"vocab_size": vocab_size, "num_answers": num_answers, "in_channels": channels,
+                  "image_height": height, "image_width": width}
+    for key, value in data_sizes.items():
+        if key in config.model and config.model[key] != value:
+            raise ValueError(f"model.{key} = {config.model[key]} but the data has {value}")
+    return build_config(config.preset, **{**config.model, **data_sizes})

@@ -1,0 +1,421 @@
+"""The training loop: crash-safe checkpoints, exact resume, validation, mixed precision, data parallel.
+
+A run directory holds ``config.yaml`` (the resolved settings), ``metrics.jsonl`` (one JSON record per log line or
+validation), ``last.pt`` (everything needed to continue: weights, optimizer, scheduler, RNG states and the
+position in the data) and ``best.pt`` (the best model on the validation subset).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from filmkit.atomic import atomic_output
+from filmkit.data.cache import read_manifest
+from filmkit.data.dataset import CachedSplit, make_loader
+from filmkit.data.locate import is_cache, locate_cache
+from filmkit.train import distributed
+from filmkit.train.config import TrainConfig, model_config, preset_config
+from filmkit.train.evaluate import evaluate
+from filmkit.vqa import FiLMVQA, save_checkpoint
+from filmkit.vqa.checkpoint import read_checkpoint_file
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+class TrainingError(ValueError):
+    """A run that cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class StepReport:
+    """What the loop reports after each step, for progress bars."""
+
+    step: int
+    max_steps: int
+    loss: float
+    accuracy: float
+    samples_per_s: float
+    val_accuracy: float | None
+    best_val_accuracy: float | None
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps: int
+    best_val_accuracy: float | None
+    final_val_accuracy: float | None
+    seconds: float
+    stopped_early: bool
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def autocast_context(device: torch.device, precision: str):
+    """Autocast for bf16/fp16, nothing for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise TrainingError("fp16 needs a CUDA device; on the CPU use --precision bf16")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def lr_factor(step: int, config: TrainConfig, max_steps: int) -> float:
+    """Multiplier of the base learning rate at ``step``: linear warmup, then the chosen schedule."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, max_steps - config.warmup_steps)
+    floor = config.min_lr_ratio
+    if config.schedule == "cosine":
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + (1 - floor) * max(0.0, 1 - progress)
+
+
+class Trainer:
+    """One training run. ``Trainer(config, data, run_dir).run()``; ``Trainer.resume(run_dir).run()`` continues.
+
+    Example::
+
+        config = TrainConfig(preset="cpu", max_steps=200)
+        result = Trainer(config, "data/tiny", "runs/tiny").run()
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: str | Path,
+        run_dir: str | Path,
+        *,
+        overwrite: bool = False,
+        on_progress: Callable[[StepReport], None] | None = None,
+        on_batch: Callable[[dict], None] | None = None,
+        resume_state: dict | None = None,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.on_progress = on_progress
+        self.on_batch = on_batch
+        self.device = resolve_device(config.device)
+        self.context = distributed.setup(self.device.type)
+        if self.context.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.context.local_rank)
+            torch.cuda.set_device(self.device)
+        if config.sync_batchnorm and self.device.type != "cuda":
+            raise TrainingError("sync_batchnorm needs CUDA devices (torch's SyncBatchNorm has no CPU version)")
+        if resume_state is None and self.context.is_main:
+            self._claim_run_dir(overwrite)
+        torch.manual_seed(config.seed)
+
+        self.cache = self._locate_data(data)
+        self.train_set = CachedSplit(self.cache, config.train_split)
+        self.vocab = self.train_set.vocab
+        if not self.train_set.has_answers:
+            raise TrainingError(f"{self.cache}: split {config.train_split!r} lacks answers; it cannot be trained on")
+        self.val_set = CachedSplit(self.cache, config.val_split, self.vocab)
+        self.model_config = model_config(
+            config, len(self.vocab.question_token_to_idx), len(self.vocab.answer_token_to_idx),
+            self.train_set.image_shape,
+        )
+        self.model = FiLMVQA(self.model_config).to(self.device)
+        if config.sync_batchnorm and self.context.distributed:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.loader, self.sampler = make_loader(
+            self.train_set, config.batch_size, seed=config.seed, rank=self.context.rank,
+            world_size=self.context.world_size,
+            equal_shards=self.context.distributed, num_workers=config.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        batches = self.sampler.batches_per_epoch()
+        self.max_steps = config.max_steps or max(1, math.ceil(config.epochs * batches))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, config, self.max_steps)
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        # Validation subset: the same questions every time, so numbers are comparable across steps.
+        generator = torch.Generator().manual_seed(config.seed)
+        subset = torch.randperm(len(self.val_set), generator=generator)[: config.val_subset]
+        self.val_subset = sorted(subset.tolist())
+
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best_val_accuracy: float | None = None
+        self.validations_without_gain = 0
+        if resume_state is not None:
+            self._load_state(resume_state)
+            self._forget_metrics_after(self.step)
+        self.forward_model = self._wrap_model()
+
+    # ---- setup -------------------------------------------------------------------------------------------
+    def _claim_run_dir(self, overwrite: bool) -> None:
+        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
+            raise TrainingError(
+                f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir}, "
+                "or pass --overwrite to start again there"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in (LAST, BEST, "metrics.jsonl"):
+            (self.run_dir / name).unlink(missing_ok=True)
+
+    def _locate_data(self, data: str | Path) -> Path:
+        data = Path(data)
+        preset = preset_config(self.config)
+        if is_cache(data):
+            manifest = read_manifest(data) or {}
+            kind = manifest.get("image_kind", "features")
+            if (kind == "pixels") != (preset.input_kind == "pixels"):
+                raise TrainingError(
+                    f"{data} holds {kind}, but preset {self.config.preset!r} reads {preset.input_kind}; "
+                    "choose a matching preset (paper-pixels or cpu for pixels, paper for resnet101 features)"
+                )
+            return data
+        if preset.input_kind != "pixels":
+            raise TrainingError(
+                f"preset {self.config.preset!r} reads ResNet features: preprocess {data} with "
+                "`filmkit preprocess --features resnet101 --weights FILE` and pass the cache"
+            )
+        if not self.context.is_main:
+            distributed.barrier(self.context)  # the main process builds the cache first
+        cache = locate_cache(data, (preset.image_width, preset.image_height))
+        if self.context.is_main:
+            distributed.barrier(self.context)
+        return cache
+
+    def _wrap_model(self):
+        model = self.model
+        if self.config.compile:
+            model = torch.compile(model)
+        if self.context.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return model
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "train_config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "position": {"step": self.step, "epoch": self.epoch, "batch": self.batch_in_epoch},
+            "best_val_accuracy": self.best_val_accuracy,
+            "validations_without_gain": self.validations_without_gain,
+        }
+
+    def _load_state(self, payload: dict) -> None:
+        self.model.load_state_dict(payload["state_dict"])
+        state = payload["extra"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        position = state["position"]
+        self.step, self.epoch, self.batch_in_epoch = position["step"], position["epoch"], position["batch"]
+        self.best_val_accuracy = state["best_val_accuracy"]
+        self.validations_without_gain = state["validations_without_gain"]
+
+    def _metadata(self, val_accuracy: float | None) -> dict:
+        manifest = read_manifest(self.cache) or {}
+        return {
+            "kind": "film",
+            "image_kind": manifest.get("image_kind", "features"),
+            "resolution": [self.model_config.image_width, self.model_config.image_height],
+            "cache": str(self.cache.resolve()),
+            "step": self.step,
+            "epoch": self.epoch,
+            "val_accuracy": val_accuracy,
+            "best_val_accuracy": self.best_val_accuracy,
+        }
+
+    def _save(self, name: str, val_accuracy: float | None = None) -> None:
+        if self.context.is_main:
+            save_checkpoint(
+                self.run_dir / name, self.model, vocab=self.vocab.to_json(),
+                metadata=self._metadata(val_accuracy), extra=self._state(),
+            )
+
+    # ---- logging -----------------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if not self.context.is_main:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self._tensorboard.add_scalar(key, value, record["step"])
+
+    def _forget_metrics_after(self, step: int) -> None:
+        """Drop records a killed run logged after its last checkpoint: the resumed run logs those steps again."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.context.is_main or not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        with atomic_output(path, "w") as handle:
+            handle.writelines(line + "\n" for line in kept)
+
+    def _open_tensorboard(self):
+        if not self.context.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # TensorBoard is optional
+            return None
+        return SummaryWriter(self.run_dir / "tensorboard")
+
+    # ---- the loop ----------------------------------------------------------------------------------------
+    def validate(self, indices: list[int] | None) -> float | None:
+        """Accuracy on the validation split (or the given indices of it), summed over all processes."""
+        chosen = list(range(len(self.val_set))) if indices is None else indices
+        result = evaluate(
+            self.model, self.val_set, indices=chosen[self.context.rank :: self.context.world_size],
+            batch_size=max(256, self.config.batch_size), device=self.device, precision=self.config.precision,
+        )
+        counts = torch.from_numpy(result.counts_vector()).to(self.device)
+        return result.with_counts(distributed.all_sum(counts, self.context)).accuracy
+
+    def run(self) -> RunResult:
+        """Train to ``max_steps`` (or the time limit, or early stopping), then evaluate the full split."""
+        config = self.config
+        if self.context.is_main:
+            with atomic_output(self.run_dir / "config.yaml", "w") as handle:
+                yaml.safe_dump({**config.to_dict(), "resolved_model": self.model_config.to_dict()}, handle)
+        self._tensorboard = self._open_tensorboard()
+        self.model.train()
+        started = time.perf_counter()
+        window_samples, window_start = 0, time.perf_counter()
+        running_loss, running_correct, running_count = 0.0, 0, 0
+        stopped_early = False
+        val_accuracy = None
+        while self.step < self.max_steps and not stopped_early:
+            self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+            for batch in self.loader:
+                loss, correct = self._train_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                size = len(batch["answers"])
+                window_samples += size * self.context.world_size
+                running_loss += loss * size
+                running_correct += correct
+                running_count += size
+                elapsed = time.perf_counter() - window_start
+                rate = window_samples / elapsed if elapsed > 0 else 0.0
+                if self.step % config.log_every == 0 or self.step == self.max_steps:
+                    self._log({
+                        "step": self.step, "epoch": self.epoch, "loss": running_loss / running_count,
+                        "accuracy": running_correct / running_count, "lr": self.scheduler.get_last_lr()[0],
+                        "samples_per_s": rate, "elapsed_s": time.perf_counter() - started,
+                    })
+                    running_loss, running_correct, running_count = 0.0, 0, 0
+                    window_samples, window_start = 0, time.perf_counter()
+                if self.step % config.val_every == 0:
+                    val_accuracy = self.validate(self.val_subset)
+                    stopped_early = self._after_validation(val_accuracy)
+                elif self.step % config.checkpoint_every == 0:
+                    self._save(LAST)
+                if self.on_progress and self.context.is_main:
+                    self.on_progress(StepReport(self.step, self.max_steps, loss, correct / size, rate,
+                                              val_accuracy, self.best_val_accuracy))
+                out_of_time = (
+                    config.time_limit_minutes is not None
+                    and time.perf_counter() - started > 60 * config.time_limit_minutes
+                )
+                if out_of_time:
+                    stopped_early = True
+                if self.step >= self.max_steps or stopped_early:
+                    break
+            else:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+        if self.step % config.val_every != 0:  # the final weights were not validated yet
+            self._after_validation(self.validate(self.val_subset))
+        final_accuracy = self.validate(None)
+        self._log({"step": self.step, "kind": "final_val", "val_accuracy": final_accuracy,
+                   "val_questions": len(self.val_set), "elapsed_s": time.perf_counter() - started})
+        self._save(LAST, final_accuracy)
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+        distributed.barrier(self.context)
+        distributed.teardown(self.context)
+        return RunResult(self.run_dir, self.step, self.best_val_accuracy, final_accuracy,
+                         time.perf_counter() - started, stopped_early)
+
+    def _after_validation(self, accuracy: float | None) -> bool:
+        """Record a validation on the subset, keep the best model, and say whether early stopping says stop."""
+        improved = accuracy is not None and (self.best_val_accuracy is None or accuracy > self.best_val_accuracy)
+        if improved:
+            self.best_val_accuracy = accuracy
+            self.validations_without_gain = 0
+            self._save(BEST, accuracy)
+        else:
+            self.validations_without_gain += 1
+        self._save(LAST, accuracy)
+        self._log({"step": self.step, "kind": "val_subset", "val_accuracy": accuracy,
+                   "best_val_accuracy": self.best_val_accuracy})
+        patience = self.config.early_stopping
+        return patience is not None and self.validations_without_gain >= patience
+
+    def _train_step(self, batch: dict) -> tuple[float, int]:
+        images = batch["images"].to(self.device, non_blocking=True)
+        questions = batch["questions"].to(self.device, non_blocking=True)
+        answers = batch["answers"].to(self.device, non_blocking=True)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+        with autocast_context(self.device, self.config.precision):
+            logits = self.forward_model(images, questions)
+            loss = F.cross_entropy(logits.float(), answers)
+        finite = distributed.all_agree(bool(torch.isfinite(loss)), self.context, self.device)
+        if not finite:
+            last = self.run_dir / LAST
+            where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+            raise TrainingError(
+                f"the loss became {loss.item()} at step {self.step + 1}; training stopped and {where}. "
+                "Try a lower learning rate, --set grad_clip=1.0, or fp32."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        correct = int((logits.argmax(dim=1) == answers).sum())
+        return loss.item(), correct
+
+    # ---- resume ------------------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] = (), **kwargs) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint, with the same data order and RNG."""
+        from filmkit.train.config import apply_overrides
+
+        run_dir = Path(run_dir)
+        last = run_dir / LAST
+        if not last.exists():
+            raise TrainingError(f"{run_dir}: no {LAST} to resume from")
+        payload = read_checkpoint_file(last)
+        config = apply_overrides(TrainConfig.from_dict(payload["extra"]["train_config"]), list(overrides))
+        return cls(config, payload["metadata"]["cache"], run_dir, resume_state=payload, **kwargs)
+

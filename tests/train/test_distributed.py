@@ -1,0 +1,51 @@
+"""Two CPU processes train data-parallel (gloo), as torchrun would start them."""
+
+import multiprocessing
+import os
+import socket
+
+import torch
+from train_fixtures import tiny_cache, tiny_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rank_main(rank: int, port: int, cache, run_dir, out_dir) -> None:
+    from filmkit.train.loop import Trainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE="2")
+    torch.set_num_threads(1)
+    seen = []
+    trainer = Trainer(tiny_config(max_steps=4, val_every=100), cache, run_dir,
+                      on_batch=lambda batch: seen.append(batch["indices"].tolist()))
+    trainer.run()
+    # The test, not the trainer, writes what each rank saw and ended with.
+    parameters = {name: value.detach() for name, value in trainer.model.named_parameters()}
+    torch.save({"seen": seen, "parameters": parameters}, out_dir / f"rank{rank}.pt")
+
+
+def test_two_processes_train_on_disjoint_shards_and_stay_equal(tmp_path):
+    cache = tiny_cache(tmp_path)
+    context = multiprocessing.get_context("spawn")
+    port = _free_port()
+    ranks = [context.Process(target=_rank_main, args=(r, port, cache, tmp_path / "run", tmp_path)) for r in (0, 1)]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout=180)
+    assert [p.exitcode for p in ranks] == [0, 0]
+    results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    # 15 training questions, batch 4, 2 ranks: each rank has 7 questions (2 batches) per epoch.
+    for epoch in range(2):
+        first, second = (set(sum(result["seen"][2 * epoch : 2 * epoch + 2], [])) for result in results)
+        assert len(first) == len(second) == 7
+        assert not first & second
+    # Parameters agree (BatchNorm running statistics are per rank unless sync_batchnorm, a CUDA feature).
+    for name, value in results[0]["parameters"].items():
+        torch.testing.assert_close(value, results[1]["parameters"][name], rtol=0, atol=1e-6, msg=name)
+    assert (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "rank1").exists()
