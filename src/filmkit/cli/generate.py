@@ -9,17 +9,15 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from filmkit.clevr.generate import OutputExistsError, RunReport, SplitSpec, generate_split, render_scene_file
 from filmkit.clevr.properties import Properties, load_properties
 from filmkit.clevr.scene_json import SceneFileError
 from filmkit.clevr.scenes import ConditionError, SamplingRules, SceneSamplingError, load_condition
 from filmkit.cli.app import app
+from filmkit.cli.common import fail, parse_resolution, progress_bars
 
 generate_app = typer.Typer(
     name="generate",
@@ -65,7 +63,7 @@ def scenes(
             condition=load_condition(condition, world),
         )
     except ValueError as error:  # ConditionError included: bad settings, said in one line
-        _fail(str(error))
+        fail(str(error))
     report = _with_progress(
         f"{split} {width}x{height}",
         lambda progress: generate_split(
@@ -103,19 +101,11 @@ def render(
     _summarize(report, f"images in {report.images_dir}")
 
 
-def parse_resolution(text: str) -> tuple[int, int]:
-    """``"480x320"`` -> (480, 320); anything else is a one-line usage error."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT with positive integers, e.g. 480x320; got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
 def _load_world(path: Path | None) -> Properties:
     try:
         return load_properties(path)
     except (OSError, ValueError) as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 def _with_progress(description: str, run: Callable[[Callable[[int, int], None]], RunReport]) -> RunReport:
@@ -123,38 +113,24 @@ def _with_progress(description: str, run: Callable[[Callable[[int, int], None]],
         with _progress_bar(description) as progress:
             return run(progress)
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @contextlib.contextmanager
 def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich bar, shown from the first progress report on (a refused run shows none); its rate counts only the
-    images made by this run, since a resumed run starts part-way."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    bar = Progress(*columns, console=Console(stderr=True))
-    task = bar.add_task(description, total=None, rate="")
-    started, first_done = time.perf_counter(), None
+    """A bar whose rate counts only the images made by this run (a resumed run starts part-way)."""
+    with progress_bars() as bar:
+        task = bar.add_task(description, total=None, info="")
+        started, first_done = time.perf_counter(), None
 
-    def update(done: int, total: int) -> None:
-        nonlocal first_done
-        if first_done is None:
-            first_done = done
-            bar.start()
-        elapsed = time.perf_counter() - started
-        rate = f"{(done - first_done) / elapsed:.1f} images/s" if done > first_done and elapsed > 0 else ""
-        bar.update(task, completed=done, total=total, rate=rate)
+        def update(done: int, total: int) -> None:
+            nonlocal first_done
+            first_done = done if first_done is None else first_done
+            elapsed = time.perf_counter() - started
+            rate = f"{(done - first_done) / elapsed:.1f} images/s" if done > first_done and elapsed > 0 else ""
+            bar.update(task, completed=done, total=total, info=rate)
 
-    try:
         yield update
-    finally:
-        bar.stop()
 
 
 def _summarize(report: RunReport, where: str) -> None:
@@ -164,8 +140,3 @@ def _summarize(report: RunReport, where: str) -> None:
     rate = report.images_written / report.seconds if report.seconds > 0 else 0.0
     reused = f" ({report.images_reused} already done)" if report.images_reused else ""
     typer.echo(f"wrote {report.images_written} images{reused} in {report.seconds:.1f} s ({rate:.1f} images/s); {where}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
