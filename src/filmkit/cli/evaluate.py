@@ -11,19 +11,7 @@ from rich.table import Table
 
 from filmkit.cli.app import app
 from filmkit.cli.common import fail, progress_bars
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda when available, else cpu; an unavailable cuda is a one-line error."""
-    import torch
-
-    if name not in ("auto", "cpu", "cuda"):
-        fail(f"--device {name!r}: choose cpu, cuda or auto")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        fail("--device cuda: no CUDA device is available here")
-    return name
+from filmkit.train.devices import PRECISIONS, resolve_device
 
 
 def accuracy_tables(result) -> list[Table]:
@@ -72,12 +60,15 @@ def eval_command(
 ) -> None:
     """Accuracy overall, by the paper's Table 1 question types, by final function and by family."""
     from filmkit.atomic import atomic_output
-    from filmkit.train.evaluate import PRECISIONS, evaluate, open_split, write_predictions
+    from filmkit.train.evaluate import evaluate, open_split, write_predictions
     from filmkit.vqa import load_checkpoint
 
     if precision not in PRECISIONS:
         fail(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    device = resolve_device(device)
+    try:
+        device = resolve_device(device)
+    except ValueError as error:
+        fail(str(error))
     with progress_bars() as bar:
         tasks: dict[str, int] = {}
 

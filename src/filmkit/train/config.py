@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from filmkit.train.devices import PRECISIONS
 from filmkit.vqa.config import PRESETS, FiLMVQAConfig, build_config
 
 SCHEDULES = ("constant", "cosine", "linear")
-PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 

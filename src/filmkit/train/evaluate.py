@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +30,9 @@ from filmkit.data.locate import default_cache_dir, is_cache, locate_cache
 from filmkit.data.preprocess import Progress as PreprocessProgress
 from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES, FINAL_FUNCTIONS
 from filmkit.data.vocab import SPECIAL_TOKENS, Vocab
+from filmkit.train.devices import autocast_context
 from filmkit.vqa import Checkpoint
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 Progress = Callable[[int, int], None]  # (questions done, questions in total)
 
 
@@ -247,8 +246,6 @@ def evaluate(
         print(result.accuracy, result.category_accuracy["count"])
         write_predictions("val-predictions.txt", result, split)
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     device = torch.device(device)
@@ -259,8 +256,7 @@ def evaluate(
     num_families = int(arrays.families.max()) + 1  # from the whole split, so that every rank agrees
     batches = [chosen[start : start + batch_size].tolist() for start in range(0, len(chosen), batch_size)]
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=keep_batch, num_workers=num_workers)
-    dtype = PRECISIONS[precision]
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+    autocast = autocast_context(device, precision)
 
     predictions = np.empty(len(chosen), dtype=np.int64)
     done = 0

@@ -11,7 +11,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader
 from filmkit.data.locate import is_cache, locate_cache
 from filmkit.train import distributed
-from filmkit.train.config import TrainConfig, model_config, preset_config
+from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
+from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.vqa import FiLMVQA, save_checkpoint
 from filmkit.vqa.checkpoint import read_checkpoint_file
@@ -57,24 +57,6 @@ class RunResult:
     final_val_accuracy: float | None
     seconds: float
     stopped_early: bool
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("--device cuda was asked for, but torch sees no CUDA device")
-    return torch.device(name)
-
-
-def autocast_context(device: torch.device, precision: str):
-    """Autocast for bf16/fp16, nothing for fp32."""
-    if precision == "fp32":
-        return nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise TrainingError("fp16 needs a CUDA device; on the CPU use --precision bf16")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def lr_factor(step: int, config: TrainConfig, max_steps: int) -> float:
@@ -114,7 +96,11 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.on_progress = on_progress
         self.on_batch = on_batch
-        self.device = resolve_device(config.device)
+        try:
+            self.device = resolve_device(config.device)
+            autocast_context(self.device, config.precision)  # fp16 on a CPU fails here, before any work
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
         self.context = distributed.setup(self.device.type)
         if self.context.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.context.local_rank)
@@ -409,8 +395,6 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: list[str] = (), **kwargs) -> Trainer:
         """Continue the run in ``run_dir`` from its last checkpoint, with the same data order and RNG."""
-        from filmkit.train.config import apply_overrides
-
         run_dir = Path(run_dir)
         last = run_dir / LAST
         if not last.exists():
