@@ -112,3 +112,15 @@ def test_resumes_after_an_interruption(tmp_path, monkeypatch):
     split = CachedSplit(tmp_path / "cache", "train")
     batch = split[list(range(len(split)))]
     assert sorted({round(v * 255) for v in batch["images"][:, 0, 0, 0].tolist()}) == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_cache_is_never_reencoded_with_another_vocabulary(tmp_path):
+    import json as _json
+
+    data = clevr_dataset(tmp_path / "clevr")
+    preprocess(data, tmp_path / "cache", resolution=(8, 8))
+    other = _json.loads((tmp_path / "cache" / "vocab.json").read_text())
+    other["question_token_to_idx"]["zebra"] = len(other["question_token_to_idx"])
+    (tmp_path / "other.json").write_text(_json.dumps(other))
+    with pytest.raises(ValueError, match="already encoded with another vocabulary"):
+        preprocess(data, tmp_path / "cache", resolution=(8, 8), vocab_path=tmp_path / "other.json")

@@ -194,6 +194,10 @@ def preprocess(
     vocab_file = out_dir / "vocab.json"
     if vocab_path:
         vocab = Vocab.load(vocab_path)
+        if vocab_file.exists() and Vocab.load(vocab_file).to_json() != vocab.to_json():
+            raise ValueError(
+                f"{out_dir}: already encoded with another vocabulary than {vocab_path}; choose a new cache directory"
+            )
         vocab.save(vocab_file)
     elif vocab_file.exists():
         vocab = Vocab.load(vocab_file)
