@@ -57,7 +57,10 @@ class ScenePrep:
         self._relate_cache: dict[tuple[int, bool, bool], tuple[list, list]] = {}
 
     def relate_options(self, obj: int, unique: bool, include_zero: bool) -> tuple[list, list]:
-        """(non-trivial, trivial) lists of ((relation, key), mask) for objects related to ``obj``."""
+        """(non-trivial, trivial) lists of (relation, filter key) that pick objects related to ``obj``.
+
+        An option is trivial when the relation removes nothing: every object the filter matches is related.
+        """
         cache_key = (obj, unique, include_zero)
         if cache_key not in self._relate_cache:
             useful, trivial = [], []
@@ -68,7 +71,7 @@ class ScenePrep:
                     size = both.bit_count()
                     if (unique and size != 1) or (not include_zero and size == 0):
                         continue
-                    (trivial if both == matched else useful).append(((relation, key), both))
+                    (trivial if both == matched else useful).append((relation, key))
             self._relate_cache[cache_key] = (useful, trivial)
         return self._relate_cache[cache_key]
 
@@ -169,8 +172,7 @@ def _macro_options(function, slots, template, state, sources, prep, slot_values,
         include_zero = function.endswith(("_count", "_exist"))
         useful, trivial = prep.relate_options(state.outputs[sources[0]], unique, include_zero)
         keep = round(len(useful) * TRIVIAL_SHARE / (1 - TRIVIAL_SHARE))
-        picked = list(useful) + (rng.sample(trivial, min(keep, len(trivial))) if keep else [])
-        keys = [(relation, key) for (relation, key), _ in picked]
+        keys = list(useful) + (rng.sample(trivial, min(keep, len(trivial))) if keep else [])
     else:
         within = state.outputs[sources[0]]
         found = {key: within & mask for key, mask in prep.filter_masks.items()}
@@ -188,14 +190,19 @@ def _macro_options(function, slots, template, state, sources, prep, slot_values,
 
 
 def _add_absent_keys(found: dict, count: int, template: Template, slots, slot_values, rng: random.Random) -> None:
-    """Add up to ``count`` attribute combinations that match no object (their answers are 0 or "no")."""
+    """Add up to ``count`` attribute combinations that match no object (their answers are 0 or "no").
+
+    ``found`` holds every combination present in the scene, so a new one matches nothing; the all-open
+    combination is never new (it matches everything).
+    """
     choices = [list(slot_values[template.params[slot]]) + [None] for slot in slots]
     target = len(found) + count
     for _ in range(count * 4):  # a few misses (combinations already present) are expected
         if len(found) >= target:
             break
         key = tuple(rng.choice(values) for values in choices)
-        found.setdefault(key, 0)
+        if any(value is not None for value in key):
+            found.setdefault(key, 0)
 
 
 def _slot_settings(slots: Sequence[str], relation: str | None, key: FilterKey) -> dict[str, str]:
