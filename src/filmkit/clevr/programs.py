@@ -189,6 +189,14 @@ def run(program: Sequence[Mapping[str, Any]], scene: Mapping[str, Any] | SceneFa
 
     Raises `ProgramError` naming the node for an unknown function, wrong arity, an input index that does not point
     to an earlier node, an unknown relation, or ``unique`` on a set that is not a singleton.
+
+    >>> scene = {"objects": [{"color": "red"}, {"color": "red"}], "relationships": {}}
+    >>> run([{"function": "scene", "inputs": []}, {"function": "count", "inputs": [0]}], scene)
+    [3, 2]
+    >>> run([{"function": "scene", "inputs": []}, {"function": "unique", "inputs": [0]}], scene)
+    Traceback (most recent call last):
+    ...
+    filmkit.clevr.programs.ProgramError: node 1 (unique): expected exactly one object, the input set holds 2
     """
     facts = scene if isinstance(scene, SceneFacts) else SceneFacts(scene)
     if not program:

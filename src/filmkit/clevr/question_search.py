@@ -44,6 +44,11 @@ class ScenePrep:
 
     ``filter_masks`` maps every attribute combination that matches at least one object (``None`` = any value)
     to the set of objects it matches.
+
+    >>> prep = ScenePrep({"objects": [{"size": "large", "color": "red", "material": "metal", "shape": "cube"}],
+    ...                   "relationships": {"left": [[]], "right": [[]], "front": [[]], "behind": [[]]}})
+    >>> len(prep.filter_masks), prep.filter_masks[(None, "red", None, None)]
+    (16, 1)
     """
 
     def __init__(self, scene: Mapping[str, Any] | SceneFacts) -> None:
@@ -88,7 +93,11 @@ class Candidate:
     mapped: list[int]
 
     def program(self) -> list[dict[str, Any]]:
-        """The program in CLEVR v1.0 form (``function``, ``inputs``, ``value_inputs``)."""
+        """The program in CLEVR v1.0 form (``function``, ``inputs``, ``value_inputs``).
+
+        >>> Candidate([("scene", (), ()), ("count", (0,), ())], [1, 1], {}, "1", [0, 1]).program()[1]
+        {'function': 'count', 'inputs': [0], 'value_inputs': []}
+        """
         return [
             {"function": function, "inputs": list(inputs), "value_inputs": list(values)}
             for function, inputs, values in self.nodes

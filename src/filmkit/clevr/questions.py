@@ -97,11 +97,20 @@ class Vocabulary:
 
     @classmethod
     def load(cls, templates_dir: str | Path | None = None, synonyms_path: str | Path | None = None, properties=None):
-        """Templates (default: filmkit's 90), synonyms and slot values (from the CLEVR properties)."""
+        """Templates (default: filmkit's 90), synonyms and slot values (from the CLEVR properties).
+
+        >>> vocabulary = Vocabulary.load()
+        >>> len(vocabulary.templates), vocabulary.synonyms["cube"], vocabulary.values["Material"]
+        (90, ['cube', 'block'], ['rubber', 'metal'])
+        """
         return cls(tuple(load_templates(templates_dir)), load_synonyms(synonyms_path), slot_values(properties))
 
     def fingerprint(self) -> str:
-        """A SHA-256 of templates and synonyms: equal fingerprints, equal questions for equal scenes and seed."""
+        """A SHA-256 of templates and synonyms: equal fingerprints, equal questions for equal scenes and seed.
+
+        >>> Vocabulary.load().fingerprint() == Vocabulary.load().fingerprint()
+        True
+        """
         content = [[t.text, t.nodes, t.params, t.constraints] for t in self.templates]
         blob = json.dumps([content, self.synonyms, self.values], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -274,7 +283,11 @@ def generate_question_file(
 def question_record(
     settings: QuestionSettings, vocabulary: Vocabulary, scenes_sha256: str, with_answers: bool = True
 ) -> dict[str, Any]:
-    """What decides a question file, as stored in its ``info["filmkit"]``: equal records, equal files."""
+    """What decides a question file, as stored in its ``info["filmkit"]``: equal records, equal files.
+
+    >>> sorted(question_record(QuestionSettings(), Vocabulary.load(), "0" * 64))[:4]
+    ['balance', 'filmkit_version', 'per_image', 'reset_every']
+    """
     return {
         **asdict(settings),
         "with_answers": with_answers,
@@ -285,7 +298,14 @@ def question_record(
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
+    """SHA-256 of a file's bytes, read in chunks.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(delete=False) as handle:
+    ...     _ = handle.write(b"abc")
+    >>> file_sha256(handle.name)[:12]
+    'ba7816bf8f01'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

@@ -106,7 +106,11 @@ def signature(function: str) -> Signature:
 
 
 def default_templates_dir() -> Path:
-    """The folder of the nine template files that ship with filmkit."""
+    """The folder of the nine template files that ship with filmkit.
+
+    >>> sorted(path.stem for path in default_templates_dir().glob("*.json"))[:2]
+    ['compare_integer', 'comparison']
+    """
     return Path(str(resources.files("filmkit.clevr").joinpath("data", "templates")))
 
 
