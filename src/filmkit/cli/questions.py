@@ -7,11 +7,9 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from filmkit.atomic import atomic_output
@@ -24,6 +22,7 @@ from filmkit.clevr.scenes import ConditionError, SceneSamplingError
 from filmkit.clevr.stats import dataset_stats
 from filmkit.clevr.templates import TemplateError
 from filmkit.cli.app import app
+from filmkit.cli.common import fail, progress_bars
 from filmkit.cli.generate import WORKERS_HELP, generate_app
 
 # Problems with the user's input: one line on stderr and exit code 2, never a traceback.
@@ -62,7 +61,7 @@ def questions(
                 progress=lambda done, total: step("questions", done, total),
             )
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     rate = report.questions / report.seconds if report.seconds > 0 else 0.0
     typer.echo(
         f"wrote {report.questions} questions about {report.images} images ({report.families} families) "
@@ -81,13 +80,13 @@ def dataset(
     try:
         plan = get_preset(preset)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
     typer.echo(f"{plan.name}: {plan.description}", err=True)
     try:
         with _progress() as step:
             report = build_dataset(plan, out, seed=seed, workers=workers or None, progress=step)
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     table = Table(title=f"{plan.name} in {out} ({report.seconds:.0f} s)")
     for column in ("split", "images", "made now", "questions", "seconds"):
         table.add_column(column, justify="left" if column == "split" else "right")
@@ -107,7 +106,7 @@ def stats(
     try:
         result = dataset_stats(directory)
     except USER_ERRORS as error:
-        _fail(str(error))
+        fail(str(error))
     console = Console()
     for table in _stats_tables(result):
         console.print(table)
@@ -166,25 +165,13 @@ def _stats_tables(result: dict) -> list[Table]:
 
 @contextlib.contextmanager
 def _progress() -> Iterator:
-    """One rich display with a bar per step ("train images", "train questions", ...), on stderr."""
-    columns = (
-        TextColumn("{task.description:<18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    """One display with a bar per step ("train images", "train questions", ...), added as each step starts."""
+    with progress_bars() as bar:
         tasks: dict[str, int] = {}
 
         def step(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
+                tasks[name] = bar.add_task(name, total=total, info="")
             bar.update(tasks[name], completed=done, total=total)
 
         yield step
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
