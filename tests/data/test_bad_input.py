@@ -124,3 +124,15 @@ def test_a_cache_is_never_reencoded_with_another_vocabulary(tmp_path):
     (tmp_path / "other.json").write_text(_json.dumps(other))
     with pytest.raises(ValueError, match="already encoded with another vocabulary"):
         preprocess(data, tmp_path / "cache", resolution=(8, 8), vocab_path=tmp_path / "other.json")
+
+
+def test_a_cache_notices_that_its_questions_changed(tmp_path):
+    data = clevr_dataset(tmp_path / "clevr")
+    preprocess(data, tmp_path / "cache", resolution=(8, 8))
+    preprocess(data, tmp_path / "cache", resolution=(8, 8))  # unchanged: nothing to do
+    path = data / "questions" / "CLEVR_val_questions.json"
+    questions = json.loads(path.read_text())["questions"]
+    questions[0]["answer"] = "no" if questions[0]["answer"] != "no" else "yes"
+    write_questions(path, questions)
+    with pytest.raises(ValueError, match="split 'val' was cached from another version of .*CLEVR_val_questions.json"):
+        preprocess(data, tmp_path / "cache", resolution=(8, 8))

@@ -19,6 +19,7 @@ from PIL import Image
 
 from filmkit import __version__
 from filmkit.atomic import atomic_output
+from filmkit.clevr.questions import file_sha256
 from filmkit.data.cache import CACHE_FORMAT, CACHE_VERSION, MANIFEST, questions_file
 from filmkit.data.features import RESNET_INPUT, FeatureEncoder, resnet101_encoder
 from filmkit.data.question_types import type_codes
@@ -208,9 +209,15 @@ def preprocess(
         manifest["vocab_split"] = vocab_split
 
     for name in chosen:
-        if name in manifest["splits"]:
-            continue  # finished by an earlier run
         source, split_records = sources[name], records[name]
+        fingerprint = file_sha256(source.questions_path)
+        if name in manifest["splits"]:  # finished by an earlier run, from the same question file?
+            if manifest["splits"][name].get("questions_sha256") != fingerprint:
+                raise ValueError(
+                    f"{out_dir}: split {name!r} was cached from another version of {source.questions_path}; "
+                    "the questions changed since, so use a new cache directory (or delete this one)"
+                )
+            continue
         image_indices = sorted({r.image_index for r in split_records})
         row_of = {index: row for row, index in enumerate(image_indices)}
         first_record = {}
@@ -232,7 +239,7 @@ def preprocess(
         image_path = out_dir / f"{name}_{'features' if encoder else 'images'}.h5"
         _write_images(name, paths, image_path, resolution, workers, progress, encoder)
         _write_questions(questions_file(out_dir, name), arrays)
-        manifest["splits"][name] = {**summary, "images": len(paths)}
+        manifest["splits"][name] = {**summary, "images": len(paths), "questions_sha256": fingerprint}
         _save_manifest(out_dir, manifest)
     return manifest
 
