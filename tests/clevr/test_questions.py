@@ -296,3 +296,12 @@ def test_build_dataset_writes_every_split_and_resumes(tmp_path):
     record = json.loads((tmp_path / "dataset.json").read_text())
     assert record["preset"] == "small" and record["seed"] == 2 and record["versions"]["filmkit"]
     assert record["splits"]["valB"]["questions"] == len(valb)
+
+
+def test_a_preset_can_narrow_the_object_range(tmp_path):
+    preset = Preset("few", "few objects", 24, 24, (SplitPlan("train", 6),), 3, min_objects=3, max_objects=4)
+    build_dataset(preset, tmp_path, workers=1)
+    scenes = json.loads((tmp_path / "scenes" / "CLEVR_train_scenes.json").read_text())["scenes"]
+    assert {len(scene["objects"]) for scene in scenes} <= {3, 4}
+    record = json.loads((tmp_path / "dataset.json").read_text())
+    assert (record["preset_settings"]["min_objects"], record["preset_settings"]["max_objects"]) == (3, 4)

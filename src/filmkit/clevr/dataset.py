@@ -43,7 +43,7 @@ from filmkit.clevr.questions import (
     generate_question_file,
     question_record,
 )
-from filmkit.clevr.scenes import load_condition
+from filmkit.clevr.scenes import SamplingRules, load_condition
 
 # progress(step, done, total), with steps such as "train images" and "train questions"
 StepProgress = Callable[[str, int, int], None]
@@ -68,6 +68,8 @@ class Preset:
     height: int
     splits: tuple[SplitPlan, ...]
     per_image: int = 10
+    min_objects: int = 3  # CLEVR's range; a preset may narrow it
+    max_objects: int = 10
 
 
 PRESETS: dict[str, Preset] = {
@@ -179,6 +181,7 @@ def build_dataset(
             width=plan.width,
             height=plan.height,
             seed=seed,
+            rules=SamplingRules(min_objects=plan.min_objects, max_objects=plan.max_objects),
             condition=load_condition(split.condition, properties),
         )
         images = generate_split(
