@@ -83,6 +83,15 @@ PRESETS: dict[str, Preset] = {
             (SplitPlan("train", 200), SplitPlan("val", 50), SplitPlan("test", 50)),
         ),
         Preset(
+            "demo",
+            "5,000/500 images at 64x64 with 3-5 objects: learnable from pixels within the demo's CPU minutes",
+            64,
+            64,
+            (SplitPlan("train", 5_000), SplitPlan("val", 500)),
+            min_objects=3,
+            max_objects=5,
+        ),
+        Preset(
             "clevr-mini",
             "10,000/1,000/1,000 images at 128x128, ~100,000 training questions: the standard benchmark",
             128,
