@@ -66,7 +66,7 @@ def test_bad_files_name_the_file_and_field(tmp_path, mutate, field):
 def test_invalid_json_names_the_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="broken.json: not valid JSON"):
+    with pytest.raises(ValueError, match="broken.json: line 1, column 2: malformed JSON"):
         load_properties(path)
 
 

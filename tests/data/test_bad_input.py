@@ -27,7 +27,7 @@ def test_question_about_an_image_that_does_not_exist(tmp_path):
 def test_malformed_json_names_file_and_position(tmp_path):
     data = clevr_dataset(tmp_path / "clevr")
     (data / "questions" / "CLEVR_val_questions.json").write_text('{"questions": [\n  {"question": "Is it",}\n]}')
-    with pytest.raises(ValueError, match=r"CLEVR_val_questions.json: not valid JSON \(line 2, column"):
+    with pytest.raises(ValueError, match=r"CLEVR_val_questions.json: line 2, column 24: malformed JSON"):
         preprocess(data, tmp_path / "cache", resolution=(8, 8))
 
 
@@ -37,7 +37,8 @@ def test_question_without_text_is_named(tmp_path):
     questions = json.loads(path.read_text())["questions"]
     del questions[2]["question"]
     write_questions(path, questions)
-    with pytest.raises(ValueError, match=r"questions\[2\]: needs a 'question' string"):
+    expected = r"CLEVR_val_questions.json: questions\[2\].question: expected the question text"
+    with pytest.raises(ValueError, match=expected):
         preprocess(data, tmp_path / "cache", resolution=(8, 8))
 
 

@@ -17,13 +17,14 @@ Example::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from filmkit.jsonfiles import read_json
 
 Vec3 = tuple[float, float, float]
 
@@ -119,15 +120,8 @@ def load_properties(path: str | Path | None = None) -> Properties:
     35.0
     """
     if path is None:
-        source = resources.files("filmkit.clevr").joinpath("data", DEFAULT_PROPERTIES_FILE)
-        name, text = DEFAULT_PROPERTIES_FILE, source.read_text(encoding="utf-8")
-    else:
-        name, text = str(path), Path(path).read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{name}: not valid JSON ({error})") from error
-    return _parse(raw, _Checker(name))
+        path = Path(str(resources.files("filmkit.clevr").joinpath("data", DEFAULT_PROPERTIES_FILE)))
+    return _parse(read_json(path), _Checker(str(path)))
 
 
 class _Checker:

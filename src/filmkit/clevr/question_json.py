@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.atomic import atomic_output
+from filmkit.jsonfiles import read_json
 
 
 class QuestionFileError(ValueError):
@@ -36,14 +37,7 @@ def read_questions(path: str | os.PathLike) -> dict[str, Any]:
     'val'
     """
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise QuestionFileError(f"{path}: cannot read: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise QuestionFileError(
-            f"{path}: line {error.lineno}, column {error.colno}: malformed JSON: {error.msg}"
-        ) from None
+    document = read_json(path, QuestionFileError)
     if not isinstance(document, dict) or not isinstance(document.get("questions"), list):
         raise QuestionFileError(f"{path}: expected an object with a 'questions' list")
     info = document.get("info", {})

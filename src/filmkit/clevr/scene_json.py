@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
+from filmkit import jsonfiles
 from filmkit.atomic import atomic_output
 
 RELATIONS = ("right", "behind", "front", "left")
@@ -32,26 +32,8 @@ class SceneFileError(ValueError):
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    r"""Parse a JSON file; a malformed one raises `SceneFileError` naming the file, line and column.
-
-    >>> import tempfile
-    >>> broken = Path(tempfile.mkdtemp()) / "broken.json"
-    >>> _ = broken.write_text('{"scenes": [\n  {"split": "val"}\n  {"split": "val"}]}')
-    >>> read_json(broken)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    filmkit.clevr.scene_json.SceneFileError: .../broken.json: line 3, column 3: malformed JSON: Expecting ',' delimiter
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SceneFileError(f"{path}: cannot read: {error.strerror or error}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SceneFileError(
-            f"{path}: line {error.lineno}, column {error.colno}: malformed JSON: {error.msg}"
-        ) from None
+    """Parse a JSON file; a malformed one raises `SceneFileError` naming the file, line and column."""
+    return jsonfiles.read_json(path, SceneFileError)
 
 
 def write_json_atomic(path: str | os.PathLike, document: Any) -> None:

@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from filmkit.clevr.programs import FUNCTIONS, RELATIONS, Signature
+from filmkit.jsonfiles import read_json
 
 GROUPS = (
     "compare_integer",
@@ -147,12 +147,7 @@ def load_template_file(path: str | Path, first_index: int = 0) -> list[Template]
     [84, 85]
     """
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise TemplateError(f"{path}: cannot read: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise TemplateError(f"{path}: line {error.lineno}, column {error.colno}: malformed JSON: {error.msg}") from None
+    document = read_json(path, TemplateError)
     if not isinstance(document, list):
         raise TemplateError(f"{path}: expected a JSON list of templates, got {type(document).__name__}")
     return [parse_template(raw, str(path), index, first_index + index) for index, raw in enumerate(document)]
@@ -300,12 +295,7 @@ def load_synonyms(path: str | Path | None = None) -> dict[str, list[str]]:
     """
     default = resources.files("filmkit.clevr").joinpath("data", "synonyms.json")
     source = Path(path) if path is not None else Path(str(default))
-    try:
-        document = json.loads(source.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise TemplateError(f"{source}: cannot read: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise TemplateError(f"{source}: line {error.lineno}: malformed JSON: {error.msg}") from None
+    document = read_json(source, TemplateError)
     if not isinstance(document, dict):
         raise TemplateError(f"{source}: expected an object mapping words to lists of phrasings")
     for word, choices in document.items():

@@ -9,10 +9,11 @@ which ``images_root`` points to.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from filmkit.clevr import question_json
 
 QUESTION_FILE = re.compile(r"^CLEVR_(?P<split>.+)_questions\.json$")
 HUMANS_FILE = re.compile(r"^CLEVR[-_][Hh]umans[-_](?P<split>[A-Za-z]+)\.json$")
@@ -75,67 +76,20 @@ def find_splits(data_dir: str | Path, images_root: str | Path | None = None) -> 
     return splits
 
 
-def load_json(path: Path) -> object:
-    """Parse a JSON file; a syntax error names the file, line and column."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
-
-
-def _answer_string(value) -> str | None:
-    # Generator output may hold bools and ints; the released files hold strings.
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-def _normalise_program(program: list[dict] | None) -> list[dict] | None:
-    if not program:
-        return None
-    return [
-        {
-            "function": node.get("function", node.get("type")),
-            "inputs": list(node.get("inputs", [])),
-            "value_inputs": list(node.get("value_inputs", node.get("side_inputs", []))),
-        }
-        for node in program
-    ]
-
-
 def read_questions(source: SplitSource) -> list[QuestionRecord]:
-    """All questions of a split, in file order, with errors that name the file and the question."""
-    content = load_json(source.questions_path)
-    entries = content.get("questions") if isinstance(content, dict) else content
-    if not isinstance(entries, list):
-        raise ValueError(f"{source.questions_path}: expected {{'questions': [...]}} at the top level")
+    """All questions of a split, in file order; errors name the file, the question and the field."""
+    document = question_json.read_questions(source.questions_path)
     records = []
-    for position, entry in enumerate(entries):
-        where = f"{source.questions_path}: questions[{position}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("question"), str):
-            raise ValueError(f"{where}: needs a 'question' string")
-        image_index = entry.get("image_index")
-        filename = entry.get("image_filename")
-        if image_index is None and filename is None:
-            raise ValueError(f"{where}: needs 'image_index' or 'image_filename'")
-        if image_index is None:
-            digits = re.findall(r"\d+", filename)
-            if not digits:
-                raise ValueError(f"{where}: cannot read an image index from image_filename {filename!r}")
-            image_index = int(digits[-1])
-        if filename is None:
-            filename = f"CLEVR_{source.name}_{int(image_index):06d}.png"
+    for position, entry in enumerate(document["questions"]):
+        image_index = entry["image_index"]
         records.append(
             QuestionRecord(
                 question=entry["question"],
-                answer=_answer_string(entry.get("answer")),
-                program=_normalise_program(entry.get("program")),
+                answer=entry.get("answer"),
+                program=entry.get("program") or None,
                 family=int(entry.get("question_family_index", -1)),
-                image_index=int(image_index),
-                image_filename=filename,
+                image_index=image_index,
+                image_filename=entry.get("image_filename") or f"CLEVR_{source.name}_{image_index:06d}.png",
                 orig_index=int(entry.get("question_index", position)),
             )
         )

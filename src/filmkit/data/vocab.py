@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filmkit.atomic import atomic_output
-from filmkit.data.readers import load_json
+from filmkit.jsonfiles import read_json
 
 SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>", "<UNK>")
 NULL, START, END, UNK = range(4)
@@ -133,7 +133,7 @@ class Vocab:
     def load(cls, path: str | os.PathLike) -> Vocab:
         """Read a vocab.json written by filmkit or by the reference preprocessing."""
         path = Path(path)
-        return cls.from_json(load_json(path), source=str(path))
+        return cls.from_json(read_json(path), source=str(path))
 
 
 def build_vocab(questions: Iterable[dict], min_token_count: int = 1) -> Vocab:
