@@ -45,8 +45,15 @@ def synthetic_dataset(root: Path, images: int, questions_per_image: int, size: i
         Image.fromarray(pixels.astype(np.uint8)).save(folder / name)
         for q in range(questions_per_image):
             words = " ".join(rng.choice(["red", "cube", "big", "left", "of", "the", "metal"], rng.integers(5, 30)))
-            questions.append({"question": f"How many {words}?", "answer": str(q % 4), "image_index": index,
-                              "image_filename": name, "question_family_index": q})
+            questions.append(
+                {
+                    "question": f"How many {words}?",
+                    "answer": str(q % 4),
+                    "image_index": index,
+                    "image_filename": name,
+                    "question_family_index": q,
+                }
+            )
     (root / "questions").mkdir()
     (root / "questions" / "CLEVR_train_questions.json").write_text(json.dumps({"questions": questions}))
     return root

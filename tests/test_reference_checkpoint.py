@@ -23,8 +23,18 @@ from filmkit.vqa.reference import reference_layout
 
 VOCAB = {
     "question_token_to_idx": {
-        "<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "Are": 4, "a": 5, "big": 6, "cube": 7, "is": 8,
-        "of": 9, "red": 10, "there": 11,
+        "<NULL>": 0,
+        "<START>": 1,
+        "<END>": 2,
+        "<UNK>": 3,
+        "Are": 4,
+        "a": 5,
+        "big": 6,
+        "cube": 7,
+        "is": 8,
+        "of": 9,
+        "red": 10,
+        "there": 11,
     },
     "answer_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "no": 4, "yes": 5, "2": 6},
     "program_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "scene": 4, "exist": 5},
@@ -35,10 +45,23 @@ NUM_ANSWERS = len(VOCAB["answer_token_to_idx"])
 def generator_kwargs(**changes) -> dict:
     """FiLMGen kwargs as train_model.py stores them for a FiLM model (tiny sizes)."""
     kwargs = {
-        "encoder_vocab_size": 12, "decoder_vocab_size": 6, "wordvec_dim": 8, "hidden_dim": 16,
-        "rnn_num_layers": 1, "rnn_dropout": 0, "parameter_efficient": True, "output_batchnorm": False,
-        "bidirectional": False, "encoder_type": "gru", "decoder_type": "linear", "gamma_option": "linear",
-        "gamma_baseline": 1.0, "num_modules": 4, "module_num_layers": 1, "module_dim": 8, "debug_every": math.inf,
+        "encoder_vocab_size": 12,
+        "decoder_vocab_size": 6,
+        "wordvec_dim": 8,
+        "hidden_dim": 16,
+        "rnn_num_layers": 1,
+        "rnn_dropout": 0,
+        "parameter_efficient": True,
+        "output_batchnorm": False,
+        "bidirectional": False,
+        "encoder_type": "gru",
+        "decoder_type": "linear",
+        "gamma_option": "linear",
+        "gamma_baseline": 1.0,
+        "num_modules": 4,
+        "module_num_layers": 1,
+        "module_dim": 8,
+        "debug_every": math.inf,
     }
     return {**kwargs, **changes}
 
@@ -46,13 +69,34 @@ def generator_kwargs(**changes) -> dict:
 def network_kwargs(**changes) -> dict:
     """FiLMedNet kwargs as train_model.py stores them: the paper's model, shrunk (features 16 x 6 x 6)."""
     kwargs = {
-        "vocab": VOCAB, "feature_dim": (16, 6, 6), "stem_batchnorm": True, "stem_num_layers": 1, "module_dim": 8,
-        "module_residual": True, "module_batchnorm": True, "classifier_proj_dim": 16,
-        "classifier_downsample": "maxpoolfull", "classifier_fc_layers": (32,), "classifier_batchnorm": True,
-        "classifier_dropout": 0, "num_modules": 4, "stem_kernel_size": 3, "stem_stride": 1, "stem_padding": None,
-        "module_num_layers": 1, "module_batchnorm_affine": False, "module_dropout": 0.0, "module_input_proj": 1,
-        "module_kernel_size": 3, "use_gamma": True, "use_beta": True, "use_coords": 1, "debug_every": math.inf,
-        "print_verbose_every": math.inf, "condition_method": "bn-film", "condition_pattern": (1, 1, 1, 1),
+        "vocab": VOCAB,
+        "feature_dim": (16, 6, 6),
+        "stem_batchnorm": True,
+        "stem_num_layers": 1,
+        "module_dim": 8,
+        "module_residual": True,
+        "module_batchnorm": True,
+        "classifier_proj_dim": 16,
+        "classifier_downsample": "maxpoolfull",
+        "classifier_fc_layers": (32,),
+        "classifier_batchnorm": True,
+        "classifier_dropout": 0,
+        "num_modules": 4,
+        "stem_kernel_size": 3,
+        "stem_stride": 1,
+        "stem_padding": None,
+        "module_num_layers": 1,
+        "module_batchnorm_affine": False,
+        "module_dropout": 0.0,
+        "module_input_proj": 1,
+        "module_kernel_size": 3,
+        "use_gamma": True,
+        "use_beta": True,
+        "use_coords": 1,
+        "debug_every": math.inf,
+        "print_verbose_every": math.inf,
+        "condition_method": "bn-film",
+        "condition_pattern": (1, 1, 1, 1),
     }
     return {**kwargs, **changes}
 
@@ -152,8 +196,14 @@ def write_checkpoint(path, gen: dict, net: dict, states=None, args_as_namespace:
         "baseline_state": None,
         "baseline_type": None,
         "vocab": VOCAB,
-        "train_losses": [2.1, 1.7], "train_rewards": [], "train_losses_ts": [100, 200], "train_accs": [0.5],
-        "val_accs": [0.48], "val_accs_ts": [200], "best_val_acc": 0.48, "model_t": 200,
+        "train_losses": [2.1, 1.7],
+        "train_rewards": [],
+        "train_losses_ts": [100, 200],
+        "train_accs": [0.5],
+        "val_accs": [0.48],
+        "val_accs_ts": [200],
+        "best_val_acc": 0.48,
+        "model_t": 200,
     }
     torch.save(checkpoint, path, **save_options)
     return checkpoint
@@ -216,8 +266,13 @@ def reference_film(gen: dict, net: dict, state: dict, questions: torch.Tensor):
 
 def batchnorm(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
     return F.batch_norm(
-        x, state[f"{prefix}.running_mean"], state[f"{prefix}.running_var"],
-        state.get(f"{prefix}.weight"), state.get(f"{prefix}.bias"), training=False, eps=1e-5,
+        x,
+        state[f"{prefix}.running_mean"],
+        state[f"{prefix}.running_var"],
+        state.get(f"{prefix}.weight"),
+        state.get(f"{prefix}.bias"),
+        training=False,
+        eps=1e-5,
     )
 
 
@@ -312,25 +367,35 @@ EXPECTED_KEYS = {  # reference key -> filmkit key, for the default tiny checkpoi
     "decoder_linear.bias": "generator.output.bias",
     "stem.0.weight": "network.stem.0.weight",
     "stem.0.bias": "network.stem.0.bias",
-    **{f"stem.1.{name}": f"network.stem.1.{name}" for name in
-       ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")},
-    **{key: value for block in range(4) for key, value in {
-        f"{block}.input_proj.weight": f"network.blocks.{block}.input_proj.weight",
-        f"{block}.input_proj.bias": f"network.blocks.{block}.input_proj.bias",
-        f"{block}.conv1.weight": f"network.blocks.{block}.conv.weight",
-        f"{block}.conv1.bias": f"network.blocks.{block}.conv.bias",
-        f"{block}.bn1.running_mean": f"network.blocks.{block}.norm.running_mean",
-        f"{block}.bn1.running_var": f"network.blocks.{block}.norm.running_var",
-        f"{block}.bn1.num_batches_tracked": f"network.blocks.{block}.norm.num_batches_tracked",
-    }.items()},
+    **{
+        f"stem.1.{name}": f"network.stem.1.{name}"
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    },
+    **{
+        key: value
+        for block in range(4)
+        for key, value in {
+            f"{block}.input_proj.weight": f"network.blocks.{block}.input_proj.weight",
+            f"{block}.input_proj.bias": f"network.blocks.{block}.input_proj.bias",
+            f"{block}.conv1.weight": f"network.blocks.{block}.conv.weight",
+            f"{block}.conv1.bias": f"network.blocks.{block}.conv.bias",
+            f"{block}.bn1.running_mean": f"network.blocks.{block}.norm.running_mean",
+            f"{block}.bn1.running_var": f"network.blocks.{block}.norm.running_var",
+            f"{block}.bn1.num_batches_tracked": f"network.blocks.{block}.norm.num_batches_tracked",
+        }.items()
+    },
     "classifier.0.weight": "network.classifier.projection.0.weight",
     "classifier.0.bias": "network.classifier.projection.0.bias",
-    **{f"classifier.1.{name}": f"network.classifier.projection.1.{name}" for name in
-       ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")},
+    **{
+        f"classifier.1.{name}": f"network.classifier.projection.1.{name}"
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    },
     "classifier.5.weight": "network.classifier.head.0.weight",
     "classifier.5.bias": "network.classifier.head.0.bias",
-    **{f"classifier.6.{name}": f"network.classifier.head.1.{name}" for name in
-       ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")},
+    **{
+        f"classifier.6.{name}": f"network.classifier.head.1.{name}"
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    },
     "classifier.8.weight": "network.classifier.head.3.weight",
     "classifier.8.bias": "network.classifier.head.3.bias",
 }
@@ -364,8 +429,10 @@ def test_paper_kwargs_give_the_paper_presets():
         feature_dim=(1024, 14, 14), module_dim=128, classifier_proj_dim=512, classifier_fc_layers=(1024,)
     )
     shapes = ({"encoder_embed.weight": torch.empty(93, 200)}, {"classifier.8.weight": torch.empty(32, 1024)})
-    for network, preset in ((paper_network, "paper"), ({**paper_network, **PIXELS, "stem_num_layers": 4,
-                                                        "feature_dim": (3, 224, 224)}, "paper-pixels")):
+    for network, preset in (
+        (paper_network, "paper"),
+        ({**paper_network, **PIXELS, "stem_num_layers": 4, "feature_dim": (3, 224, 224)}, "paper-pixels"),
+    ):
         config = reference_layout(paper_generator, network, *shapes).config
         expected = build_config(preset, vocab_size=93, num_answers=32)
         assert dataclasses.replace(config, extra={}) == expected, preset
@@ -378,20 +445,41 @@ VARIANTS = {
     "paper-features": ({}, {}),
     "raw-pixels": ({"num_modules": 2}, {**PIXELS, "num_modules": 2, "condition_pattern": ()}),
     "lstm-and-options": (
-        {"encoder_type": "lstm", "rnn_num_layers": 2, "parameter_efficient": False, "gamma_baseline": 0.5,
-         "output_batchnorm": True},
-        {"condition_pattern": (1, 0, 1, 0), "condition_method": "relu-film", "use_coords": 2,
-         "classifier_batchnorm": False, "classifier_dropout": 0.1, "classifier_fc_layers": (32, 16),
-         "classifier_downsample": "avgpoolfull", "use_beta": False, "module_dropout": 0.1},
+        {
+            "encoder_type": "lstm",
+            "rnn_num_layers": 2,
+            "parameter_efficient": False,
+            "gamma_baseline": 0.5,
+            "output_batchnorm": True,
+        },
+        {
+            "condition_pattern": (1, 0, 1, 0),
+            "condition_method": "relu-film",
+            "use_coords": 2,
+            "classifier_batchnorm": False,
+            "classifier_dropout": 0.1,
+            "classifier_fc_layers": (32, 16),
+            "classifier_downsample": "avgpoolfull",
+            "use_beta": False,
+            "module_dropout": 0.1,
+        },
     ),
     "tanh-no-coords": (
         {"gamma_option": "tanh", "gamma_baseline": 0},
-        {"condition_method": "conv-film", "use_coords": 0, "stem_batchnorm": False, "module_batchnorm": False,
-         "module_residual": False, "stem_num_layers": 2},
+        {
+            "condition_method": "conv-film",
+            "use_coords": 0,
+            "stem_batchnorm": False,
+            "module_batchnorm": False,
+            "module_residual": False,
+            "stem_num_layers": 2,
+        },
     ),
     "block-input-film": ({"gamma_option": "exp", "gamma_baseline": 0}, {"condition_method": "block-input-film"}),
-    "block-output-film": ({"num_modules": 3}, {"condition_method": "block-output-film", "num_modules": 3,
-                                               "condition_pattern": (0, 1, 1), "use_gamma": False}),
+    "block-output-film": (
+        {"num_modules": 3},
+        {"condition_method": "block-output-film", "num_modules": 3, "condition_pattern": (0, 1, 1), "use_gamma": False},
+    ),
     "old-name-cbn": ({}, {"condition_method": "cbn", "module_input_proj": True}),
 }
 
@@ -432,8 +520,14 @@ def test_old_formats_args_dicts_and_missing_batch_counters_load(tmp_path):
     generator_state, network_state = reference_states(gen, net)
     network_state = {key: value for key, value in network_state.items() if not key.endswith("num_batches_tracked")}
     path = tmp_path / "old.pt"
-    write_checkpoint(path, gen, net, states=(generator_state, network_state), args_as_namespace=False,
-                     _use_new_zipfile_serialization=False)
+    write_checkpoint(
+        path,
+        gen,
+        net,
+        states=(generator_state, network_state),
+        args_as_namespace=False,
+        _use_new_zipfile_serialization=False,
+    )
     model, _ = load_reference_checkpoint(path)
     images, questions = sample_inputs(net)
     with torch.no_grad():
@@ -482,10 +576,17 @@ def test_files_with_code_are_refused_and_never_run(tmp_path, payload, global_nam
     path = tmp_path / "malicious.pt"
     gen, net = generator_kwargs(), network_kwargs()
     generator_state, network_state = reference_states(gen, net)
-    torch.save({
-        "args": payload(marker), "program_generator_kwargs": gen, "program_generator_state": generator_state,
-        "execution_engine_kwargs": net, "execution_engine_state": network_state, "vocab": VOCAB,
-    }, path)
+    torch.save(
+        {
+            "args": payload(marker),
+            "program_generator_kwargs": gen,
+            "program_generator_state": generator_state,
+            "execution_engine_kwargs": net,
+            "execution_engine_state": network_state,
+            "vocab": VOCAB,
+        },
+        path,
+    )
     with pytest.raises(ValueError, match=rf"malicious\.pt: refused: .*global \S*{global_name}.*If you trust"):
         load_reference_checkpoint(path)
     assert not marker.exists()
@@ -496,11 +597,17 @@ def test_a_pickled_function_is_refused(tmp_path):
     path = tmp_path / "function.pt"
     gen, net = generator_kwargs(), network_kwargs()
     generator_state, network_state = reference_states(gen, net)
-    torch.save({
-        "args": {"model_type": "FiLM", "callback": pickle.loads}, "program_generator_kwargs": gen,
-        "program_generator_state": generator_state, "execution_engine_kwargs": net,
-        "execution_engine_state": network_state, "vocab": VOCAB,
-    }, path)
+    torch.save(
+        {
+            "args": {"model_type": "FiLM", "callback": pickle.loads},
+            "program_generator_kwargs": gen,
+            "program_generator_state": generator_state,
+            "execution_engine_kwargs": net,
+            "execution_engine_state": network_state,
+            "vocab": VOCAB,
+        },
+        path,
+    )
     with pytest.raises(ValueError, match=r"function\.pt: refused: .*loads"):
         load_reference_checkpoint(path)
 
@@ -540,8 +647,15 @@ def test_corrupt_and_foreign_files_give_clear_errors(tmp_path):
 
 def test_other_reference_models_are_named(tmp_path):
     path = tmp_path / "baseline.pt"
-    torch.save({"args": argparse.Namespace(model_type="CNN+LSTM+SA"), "program_generator_state": None,
-                "baseline_state": {"x": torch.zeros(1)}, "vocab": VOCAB}, path)
+    torch.save(
+        {
+            "args": argparse.Namespace(model_type="CNN+LSTM+SA"),
+            "program_generator_state": None,
+            "baseline_state": {"x": torch.zeros(1)},
+            "vocab": VOCAB,
+        },
+        path,
+    )
     with pytest.raises(ValueError, match=r"baseline\.pt: a reference checkpoint of model_type 'CNN\+LSTM\+SA'"):
         load_reference_checkpoint(path)
 
@@ -604,15 +718,21 @@ def test_unmapped_missing_and_misshapen_tensors_are_named(tmp_path):
     generator_state, network_state = reference_states(gen, net)
     del network_state["2.bn1.running_var"], generator_state["encoder_rnn.bias_hh_l0"]
     write_checkpoint(path, gen, net, states=(generator_state, network_state))
-    with pytest.raises(ValueError, match=r"missing .*program_generator_state\['encoder_rnn.bias_hh_l0'\], "
-                                         r"execution_engine_state\['2.bn1.running_var'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing .*program_generator_state\['encoder_rnn.bias_hh_l0'\], "
+        r"execution_engine_state\['2.bn1.running_var'\]",
+    ):
         load_reference_checkpoint(path)
 
     generator_state, network_state = reference_states(gen, net)
     network_state["classifier.0.weight"] = torch.zeros(16, 8, 1, 1)  # as if trained without coordinate maps
     write_checkpoint(path, gen, net, states=(generator_state, network_state))
-    with pytest.raises(ValueError, match=r"execution_engine_state\['classifier.0.weight'\] is \(16, 8, 1, 1\), "
-                                         r"filmkit's network.classifier.projection.0.weight is \(16, 10, 1, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"execution_engine_state\['classifier.0.weight'\] is \(16, 8, 1, 1\), "
+        r"filmkit's network.classifier.projection.0.weight is \(16, 10, 1, 1\)",
+    ):
         load_reference_checkpoint(path)
 
 

@@ -12,7 +12,10 @@ def test_paper_parameter_counts_are_exact():
     assert paper["generator"] == 57_027_752
     assert (paper["rnn"], paper["film_head"], paper["embedding"]) == (52_813_824, 4_195_328, 18_600)
     assert (paper["network"], paper["stem"], paper["blocks"], paper["classifier"]) == (
-        2_468_000, 1_182_336, 4 * 164_352, 628_256
+        2_468_000,
+        1_182_336,
+        4 * 164_352,
+        628_256,
     )
     pixels = count_parameters(FiLMVQA(build_config("paper-pixels", vocab_size=93, num_answers=32)))
     assert pixels["total"] == 59_107_528
@@ -90,8 +93,15 @@ ABLATIONS = {
     "average pool": {"classifier_pool": "avg"},
     "1 block": {"num_blocks": 1},
     "6 blocks": {"num_blocks": 6},
-    "raw pixels": {"input_kind": "pixels", "in_channels": 3, "image_height": 16, "image_width": 16,
-                   "stem_num_layers": 2, "stem_kernel_size": 4, "stem_stride": 2},
+    "raw pixels": {
+        "input_kind": "pixels",
+        "in_channels": 3,
+        "image_height": 16,
+        "image_width": 16,
+        "stem_num_layers": 2,
+        "stem_kernel_size": 4,
+        "stem_stride": 2,
+    },
 }
 
 

@@ -72,8 +72,14 @@ def run_demo(
     cache = locate_cache(data_dir, (preset.width, preset.height), workers=workers)
     run_dir = free_run_dir(Path(runs_dir))
     config = TrainConfig(
-        preset="cpu", epochs=1000, time_limit_minutes=train_minutes, val_every=250, val_subset=1000,
-        warmup_steps=100, schedule="constant", lr=1e-3,
+        preset="cpu",
+        epochs=1000,
+        time_limit_minutes=train_minutes,
+        val_every=250,
+        val_subset=1000,
+        warmup_steps=100,
+        schedule="constant",
+        lr=1e-3,
     )
     stage(f"training the cpu preset for {train_minutes:g} minutes -> {run_dir}")
     trainer = Trainer(config, cache, run_dir, on_progress=on_step)
@@ -87,9 +93,9 @@ def run_demo(
         "dataset": f"`{preset.name}`: {preset.description}",
         "questions": f"{len(trainer.train_set):,} training, {len(trainer.val_set):,} validation",
         "model": f"FiLM, `cpu` preset at {preset.width}x{preset.height}: {count_parameters(model)['total']:,} "
-                 "parameters",
+        "parameters",
         "training": f"{trainer.step:,} steps of batch {config.batch_size}, Adam lr {config.lr:g}, "
-                    f"{train_minutes:g} minutes",
+        f"{train_minutes:g} minutes",
         "whole demo": f"{minutes:.1f} minutes on this machine",
     }
     report = write_report(ReportInputs(run_dir, "filmkit demo", result, baseline, trainer.val_set, model, facts))

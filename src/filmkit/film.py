@@ -124,8 +124,7 @@ class FiLMGenerator(nn.Module):
             )
         if min(cond_dim, num_layers, num_channels) < 1:
             raise ValueError(
-                "cond_dim, num_layers and num_channels must be positive, got "
-                f"{cond_dim}, {num_layers}, {num_channels}"
+                f"cond_dim, num_layers and num_channels must be positive, got {cond_dim}, {num_layers}, {num_channels}"
             )
         self.num_layers = num_layers
         self.num_channels = num_channels

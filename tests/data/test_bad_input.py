@@ -58,8 +58,13 @@ def test_unknown_answers_are_refused_in_training_and_allowed_elsewhere(tmp_path)
     questions[0]["answer"] = "maybe"
     write_questions(path, questions)
     with pytest.raises(ValueError, match="answers missing from the answer vocabulary"):
-        preprocess(other, tmp_path / "cache2", resolution=(8, 8), vocab_path=tmp_path / "cache" / "vocab.json",
-                   splits=["train"])
+        preprocess(
+            other,
+            tmp_path / "cache2",
+            resolution=(8, 8),
+            vocab_path=tmp_path / "cache" / "vocab.json",
+            splits=["train"],
+        )
 
 
 def test_empty_split(tmp_path):

@@ -26,8 +26,14 @@ def test_feature_pipeline_writes_encoded_images(tmp_path, monkeypatch):
     trunk = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(14))
     monkeypatch.setattr(preprocess_module, "resnet101_encoder", lambda weights: FeatureEncoder(trunk, (3, 14, 14)))
     data = clevr_dataset(tmp_path / "clevr")
-    manifest = preprocess(data, tmp_path / "cache", features="resnet101", weights="unused.pth", splits=["val"],
-                          vocab_path=_vocab(tmp_path, data))
+    manifest = preprocess(
+        data,
+        tmp_path / "cache",
+        features="resnet101",
+        weights="unused.pth",
+        splits=["val"],
+        vocab_path=_vocab(tmp_path, data),
+    )
     assert manifest["image_kind"] == "resnet101" and manifest["resolution"] == [224, 224]
     assert (tmp_path / "cache" / "val_features.h5").exists()
     batch = CachedSplit(tmp_path / "cache", "val")[[0]]

@@ -37,8 +37,12 @@ def test_clevr_humans_over_clevr_images(tmp_path, name):
     for split, questions in rows.items():
         image_split = "train" if split == "train" else "val"
         entries = [
-            {"question": text, "answer": answer, "image_index": index,
-             "image_filename": f"CLEVR_{image_split}_{index:06d}.png"}
+            {
+                "question": text,
+                "answer": answer,
+                "image_index": index,
+                "image_filename": f"CLEVR_{image_split}_{index:06d}.png",
+            }
             for text, answer, index in questions
         ]
         (humans_dir / name.format(split)).write_text(json.dumps({"questions": entries}))
@@ -64,7 +68,18 @@ def test_generator_output_with_type_keys_and_bool_int_answers(tmp_path):
 
 def test_tokenizer_follows_the_reference_rules():
     assert tokenize("Are there any cubes, or spheres; what size?") == [
-        "<START>", "Are", "there", "any", "cubes", ",", "or", "spheres", ";", "what", "size", "<END>"
+        "<START>",
+        "Are",
+        "there",
+        "any",
+        "cubes",
+        ",",
+        "or",
+        "spheres",
+        ";",
+        "what",
+        "size",
+        "<END>",
     ]
 
 
@@ -104,8 +119,7 @@ def test_reference_cache_is_read_directly(tmp_path):
     # questions.h5 + features.h5 + vocab.json as the reference preprocessing writes them; no manifest.
     vocab = {
         "question_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "How": 4, "many": 5},
-        "program_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "count": 4, "exist": 5,
-                                 "scene": 6},
+        "program_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "count": 4, "exist": 5, "scene": 6},
         "answer_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3, "1": 4, "yes": 5},
     }
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))

@@ -28,6 +28,7 @@ def test_clevr_layout_round_trips_through_the_cache(cache, tmp_path):
     assert batch["images"].dtype == torch.float32 and batch["images"].max() <= 1.0
     # Image indices 10, 13, 17 are not contiguous: each question still gets its own image (red = index * 10).
     import json
+
     questions = json.loads((tmp_path / "clevr/questions/CLEVR_val_questions.json").read_text())["questions"]
     red = (batch["images"][:, 0, 6, 8] * 255).round().long().tolist()
     assert red == [q["image_index"] * 10 for q in questions]

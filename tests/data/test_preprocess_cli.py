@@ -9,8 +9,10 @@ runner = CliRunner()
 
 def test_preprocess_command_builds_a_cache(tmp_path):
     data = clevr_dataset(tmp_path / "clevr")
-    result = runner.invoke(app, ["preprocess", "--data", str(data), "--out", str(tmp_path / "cache"),
-                                 "--resolution", "8x6", "--workers", "1"])
+    result = runner.invoke(
+        app,
+        ["preprocess", "--data", str(data), "--out", str(tmp_path / "cache"), "--resolution", "8x6", "--workers", "1"],
+    )
     assert result.exit_code == 0, result.output
     assert "train: 15 questions, 6 images" in result.output
     assert CachedSplit(tmp_path / "cache", "val")[[0]]["images"].shape == (1, 3, 6, 8)
@@ -21,6 +23,7 @@ def test_preprocess_command_reports_bad_input_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "absent: no such dataset directory" in result.output
     assert "Traceback" not in result.output
-    result = runner.invoke(app, ["preprocess", "--data", str(tmp_path), "--out", str(tmp_path / "c"),
-                                 "--resolution", "big"])
+    result = runner.invoke(
+        app, ["preprocess", "--data", str(tmp_path), "--out", str(tmp_path / "c"), "--resolution", "big"]
+    )
     assert result.exit_code == 2 and "WIDTHxHEIGHT" in result.output

@@ -91,8 +91,9 @@ def test_heatmap_counts_the_channels_whose_maximum_sits_at_each_place(world):
 
 
 def test_a_feature_model_needs_the_feature_extractor(world):
-    model = tiny_model(world["vocab"], input_kind="features", in_channels=4, stem_num_layers=1, stem_kernel_size=3,
-                       stem_stride=1)
+    model = tiny_model(
+        world["vocab"], input_kind="features", in_channels=4, stem_num_layers=1, stem_kernel_size=3, stem_stride=1
+    )
     _, image, question = val_question(world, 0)
     with pytest.raises(ValueError, match="ResNet-101 features"):
         ask(model, world["vocab"], image, question)
@@ -115,8 +116,22 @@ def test_ask_command_prints_the_answer_probabilities_and_unknown_words(world, tm
     checkpoint = save_tiny_checkpoint(tmp_path / "model.pt", world["model"], world["vocab"])
     _, image, question = val_question(world, 3)
     expected = ask(world["model"], world["vocab"], image, question + " purple", top_k=2)
-    result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(image), "--question",
-                                 question + " purple", "--top", "2", "--heatmap", str(tmp_path / "heat.png")])
+    result = runner.invoke(
+        app,
+        [
+            "ask",
+            "--checkpoint",
+            str(checkpoint),
+            "--image",
+            str(image),
+            "--question",
+            question + " purple",
+            "--top",
+            "2",
+            "--heatmap",
+            str(tmp_path / "heat.png"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"answer: {expected.answer}\n" in result.output
     for answer, probability in expected.top:
@@ -133,14 +148,16 @@ def test_ask_command_errors_are_one_line(world, tmp_path):
     assert result.exit_code == 2 and "not a readable filmkit checkpoint" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
-    features = tiny_model(world["vocab"], input_kind="features", in_channels=4, stem_num_layers=1,
-                          stem_kernel_size=3, stem_stride=1)
+    features = tiny_model(
+        world["vocab"], input_kind="features", in_channels=4, stem_num_layers=1, stem_kernel_size=3, stem_stride=1
+    )
     checkpoint = save_tiny_checkpoint(tmp_path / "features.pt", features, world["vocab"], image_kind="resnet101")
     result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(image), "--question", "Why?"])
     assert result.exit_code == 2 and "--weights" in result.output and "Traceback" not in result.output
 
-    result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(tmp_path / "none.png"),
-                                 "--question", "Why?"])
+    result = runner.invoke(
+        app, ["ask", "--checkpoint", str(checkpoint), "--image", str(tmp_path / "none.png"), "--question", "Why?"]
+    )
     assert result.exit_code == 2 and "no such image file" in result.output
 
 

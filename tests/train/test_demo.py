@@ -10,8 +10,14 @@ SMALL = Preset("small-demo", "12/6 images at 32x32", 32, 32, (SplitPlan("train",
 
 def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     stages = []
-    result = run_demo(tmp_path / "data", tmp_path / "runs" / "demo", train_minutes=0.02, workers=1,
-                      dataset=SMALL, on_stage=stages.append)
+    result = run_demo(
+        tmp_path / "data",
+        tmp_path / "runs" / "demo",
+        train_minutes=0.02,
+        workers=1,
+        dataset=SMALL,
+        on_stage=stages.append,
+    )
     assert len(stages) == 4
     report = result.report.read_text()
     assert f"{100 * result.val_accuracy:.1f}%" in report

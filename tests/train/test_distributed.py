@@ -17,12 +17,17 @@ def _free_port() -> int:
 def _rank_main(rank: int, port: int, cache, run_dir, out_dir) -> None:
     from filmkit.train.loop import Trainer
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE="2")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2"
+    )
     torch.set_num_threads(1)
     seen = []
-    trainer = Trainer(tiny_config(max_steps=4, val_every=100), cache, run_dir,
-                      on_batch=lambda batch: seen.append(batch["indices"].tolist()))
+    trainer = Trainer(
+        tiny_config(max_steps=4, val_every=100),
+        cache,
+        run_dir,
+        on_batch=lambda batch: seen.append(batch["indices"].tolist()),
+    )
     trainer.run()
     # The test, not the trainer, writes what each rank saw and ended with.
     parameters = {name: value.detach() for name, value in trainer.model.named_parameters()}

@@ -22,8 +22,13 @@ from filmkit.data.vocab import expand_vocab
 from filmkit.train.evaluate import EvalResult, evaluate, mask_special_answers, write_predictions
 
 runner = CliRunner()
-CATEGORY_OF = {"count": "count", "exist": "exist", "query_color": "query_attribute",
-               "equal_size": "compare_attribute", "less_than": "compare_integer"}
+CATEGORY_OF = {
+    "count": "count",
+    "exist": "exist",
+    "query_color": "query_attribute",
+    "equal_size": "compare_attribute",
+    "less_than": "compare_integer",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +145,13 @@ def test_markdown_table_has_the_paper_columns_and_matching_numbers(world):
     lines = result.to_markdown("val").splitlines()
     header = next(line for line in lines if "Overall" in line)
     assert [cell.strip() for cell in header.strip("|").split("|")][1:] == [
-        "Overall", "Count", "Exist", "Compare Integer", "Query Attribute", "Compare Attribute"]
+        "Overall",
+        "Count",
+        "Exist",
+        "Compare Integer",
+        "Query Attribute",
+        "Compare Attribute",
+    ]
     accuracy_row = next(line for line in lines if line.startswith("| accuracy (%) |"))
     assert accuracy_row.split("|")[2].strip() == f"{100 * result.accuracy:.1f}"
     assert any(line.startswith("| less_than |") for line in lines)
@@ -163,8 +174,21 @@ def run(*args):
 def test_eval_command_writes_tables_json_markdown_and_predictions(world, tmp_path):
     vocab, model = world["vocab"], world["model"]
     checkpoint = save_tiny_checkpoint(tmp_path / "run" / "best.pt", model, vocab)
-    result = run("eval", "--checkpoint", checkpoint, "--data", world["cache"], "--split", "val",
-                 "--predictions", tmp_path / "val.txt", "--batch-size", 3, "--device", "cpu")
+    result = run(
+        "eval",
+        "--checkpoint",
+        checkpoint,
+        "--data",
+        world["cache"],
+        "--split",
+        "val",
+        "--predictions",
+        tmp_path / "val.txt",
+        "--batch-size",
+        3,
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     expected = evaluate(model, CachedSplit(world["cache"], "val"))
     assert "Overall" in result.output and "less_than" in result.output
@@ -181,9 +205,23 @@ def test_eval_command_writes_tables_json_markdown_and_predictions(world, tmp_pat
 def test_eval_command_caches_a_dataset_folder_and_evaluates_a_test_split(world, tmp_path):
     vocab = world["vocab"]
     checkpoint = save_tiny_checkpoint(tmp_path / "model.pt", world["model"], vocab)
-    result = run("eval", "--checkpoint", checkpoint, "--data", world["dataset"], "--split", "test",
-                 "--cache", tmp_path / "cache", "--workers", 1, "--predictions", tmp_path / "test.txt",
-                 "--out", tmp_path / "out")
+    result = run(
+        "eval",
+        "--checkpoint",
+        checkpoint,
+        "--data",
+        world["dataset"],
+        "--split",
+        "test",
+        "--cache",
+        tmp_path / "cache",
+        "--workers",
+        1,
+        "--predictions",
+        tmp_path / "test.txt",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.exit_code == 0, result.output
     assert "no accuracy" in result.output
     assert (tmp_path / "cache" / "test_questions.h5").exists()
@@ -201,8 +239,9 @@ def test_eval_command_refuses_a_cache_with_another_vocabulary(world, tmp_path):
     assert "vocabulary is not the checkpoint's (2 question tokens differ)" in result.output
     assert "Traceback" not in result.output
     # The way out the message names: cache the dataset anew with the checkpoint's vocabulary.
-    result = run("eval", "--checkpoint", checkpoint, "--data", world["dataset"], "--cache", tmp_path / "mine",
-                 "--workers", 1)
+    result = run(
+        "eval", "--checkpoint", checkpoint, "--data", world["dataset"], "--cache", tmp_path / "mine", "--workers", 1
+    )
     assert result.exit_code == 0, result.output
     assert "purple" in (tmp_path / "mine" / "vocab.json").read_text()
 

@@ -121,8 +121,16 @@ def test_train_command_preprocesses_a_dataset_folder_then_trains(tmp_path):
     from filmkit.cli import app
 
     tiny_cache(tmp_path)  # writes tmp_path / "clevr" (and a cache we do not pass)
-    settings = ["max_steps=3", "batch_size=4", "val_every=2", "model.embedding_dim=8", "model.rnn_hidden_dim=16",
-                "model.module_dim=8", "model.classifier_proj_dim=16", "model.classifier_fc_dims=[16]"]
+    settings = [
+        "max_steps=3",
+        "batch_size=4",
+        "val_every=2",
+        "model.embedding_dim=8",
+        "model.rnn_hidden_dim=16",
+        "model.module_dim=8",
+        "model.classifier_proj_dim=16",
+        "model.classifier_fc_dims=[16]",
+    ]
     args = ["train", "--data", str(tmp_path / "clevr"), "--out", str(tmp_path / "run")]
     args += [item for setting in settings for item in ("--set", setting)]
     result = CliRunner().invoke(app, args)

@@ -29,7 +29,16 @@ def tiny_cache(root: Path) -> Path:
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    values = dict(preset="cpu", model=dict(TINY_MODEL), batch_size=4, max_steps=12, val_every=5,
-                  checkpoint_every=3, log_every=2, val_subset=4, seed=7)
+    values = dict(
+        preset="cpu",
+        model=dict(TINY_MODEL),
+        batch_size=4,
+        max_steps=12,
+        val_every=5,
+        checkpoint_every=3,
+        log_every=2,
+        val_subset=4,
+        seed=7,
+    )
     values.update(overrides)
     return TrainConfig(**values)

@@ -41,10 +41,20 @@ def plot_learning_curves(metrics_path: Path, out_path: Path) -> Path:
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
     loss_axis.plot([r["step"] for r in train], [r["loss"] for r in train], color="tab:red")
     loss_axis.set(xlabel="step", ylabel="training loss", title="Loss")
-    accuracy_axis.plot([r["step"] for r in train], [100 * r["accuracy"] for r in train], label="training batches",
-                       color="tab:blue", alpha=0.6)
-    accuracy_axis.plot([r["step"] for r in val], [100 * r["val_accuracy"] for r in val], "o-",
-                       label="validation subset", color="tab:green")
+    accuracy_axis.plot(
+        [r["step"] for r in train],
+        [100 * r["accuracy"] for r in train],
+        label="training batches",
+        color="tab:blue",
+        alpha=0.6,
+    )
+    accuracy_axis.plot(
+        [r["step"] for r in val],
+        [100 * r["val_accuracy"] for r in val],
+        "o-",
+        label="validation subset",
+        color="tab:green",
+    )
     accuracy_axis.set(xlabel="step", ylabel="accuracy (%)", title="Accuracy")
     accuracy_axis.legend(loc="lower right")
     figure.tight_layout()

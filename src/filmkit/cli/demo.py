@@ -40,8 +40,15 @@ def demo(
             bar.update(tasks["train"], completed=round(time.perf_counter() - training_started[0]), info=info)
 
         try:
-            result = run_demo(data, out, train_minutes=minutes, workers=workers, on_stage=bar.console.print,
-                              on_data=on_data, on_step=on_step)
+            result = run_demo(
+                data,
+                out,
+                train_minutes=minutes,
+                workers=workers,
+                on_stage=bar.console.print,
+                on_data=on_data,
+                on_step=on_step,
+            )
         except (ValueError, OSError) as error:
             fail(str(error))
     typer.echo(

@@ -21,7 +21,5 @@ def models(
         config = build_config(name, vocab_size=vocab_size, num_answers=num_answers)
         counts = count_parameters(FiLMVQA(config))
         shape = f"{config.in_channels}x{config.image_height}x{config.image_width} {config.input_kind}"
-        table.add_row(
-            name, shape, f"{counts['generator']:,}", f"{counts['network']:,}", f"{counts['total']:,}"
-        )
+        table.add_row(name, shape, f"{counts['generator']:,}", f"{counts['network']:,}", f"{counts['total']:,}")
     Console().print(table)

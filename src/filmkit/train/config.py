@@ -93,12 +93,31 @@ class TrainConfig:
 
 # What each setting may hold (bool is checked apart, since True is also an int).
 _SETTING_TYPES = {
-    "preset": (str,), "model": (dict,), "batch_size": (int,), "lr": (float,), "weight_decay": (float,),
-    "epochs": (float,), "max_steps": (int, type(None)), "time_limit_minutes": (float, type(None)),
-    "warmup_steps": (int,), "schedule": (str,), "min_lr_ratio": (float,), "grad_clip": (float, type(None)),
-    "val_every": (int,), "val_subset": (int,), "early_stopping": (int, type(None)), "checkpoint_every": (int,),
-    "log_every": (int,), "seed": (int,), "device": (str,), "precision": (str,), "compile": (bool,),
-    "sync_batchnorm": (bool,), "num_workers": (int,), "train_split": (str,), "val_split": (str,),
+    "preset": (str,),
+    "model": (dict,),
+    "batch_size": (int,),
+    "lr": (float,),
+    "weight_decay": (float,),
+    "epochs": (float,),
+    "max_steps": (int, type(None)),
+    "time_limit_minutes": (float, type(None)),
+    "warmup_steps": (int,),
+    "schedule": (str,),
+    "min_lr_ratio": (float,),
+    "grad_clip": (float, type(None)),
+    "val_every": (int,),
+    "val_subset": (int,),
+    "early_stopping": (int, type(None)),
+    "checkpoint_every": (int,),
+    "log_every": (int,),
+    "seed": (int,),
+    "device": (str,),
+    "precision": (str,),
+    "compile": (bool,),
+    "sync_batchnorm": (bool,),
+    "num_workers": (int,),
+    "train_split": (str,),
+    "val_split": (str,),
 }
 
 
@@ -155,8 +174,13 @@ def model_config(config: TrainConfig, vocab_size: int, num_answers: int, image_s
     an explicit ``model.image_height`` (or width, or in_channels) that disagrees with the data is an error.
     """
     channels, height, width = image_shape
-    data_sizes = {"vocab_size": vocab_size, "num_answers": num_answers, "in_channels": channels,
-                  "image_height": height, "image_width": width}
+    data_sizes = {
+        "vocab_size": vocab_size,
+        "num_answers": num_answers,
+        "in_channels": channels,
+        "image_height": height,
+        "image_width": width,
+    }
     for key, value in data_sizes.items():
         if key in config.model and config.model[key] != value:
             raise ValueError(f"model.{key} = {config.model[key]} but the data has {value}")

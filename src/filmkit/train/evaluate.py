@@ -202,8 +202,11 @@ class EvalResult:
             "",
         ]
         if self.scored < self.questions:
-            lines += [f"{self.questions - self.scored} of {self.questions} questions have no known answer and are "
-                      "not scored.", ""]
+            lines += [
+                f"{self.questions - self.scored} of {self.questions} questions have no known answer and are "
+                "not scored.",
+                "",
+            ]
         for heading, names, table in (
             ("final function", FINAL_FUNCTIONS, self.functions),
             ("family", [str(i) for i in range(len(self.families))], self.families),
@@ -214,7 +217,6 @@ class EvalResult:
                 lines += [f"| {name} | {_percent(c, t)} | {c} | {t} |" for name, c, t in rows]
                 lines.append("")
         return "\n".join(lines)
-
 
 
 def _percent(correct, total) -> str:

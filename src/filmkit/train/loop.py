@@ -118,7 +118,9 @@ class Trainer:
             raise TrainingError(f"{self.cache}: split {config.train_split!r} lacks answers; it cannot be trained on")
         self.val_set = CachedSplit(self.cache, config.val_split, self.vocab)
         self.model_config = model_config(
-            config, len(self.vocab.question_token_to_idx), len(self.vocab.answer_token_to_idx),
+            config,
+            len(self.vocab.question_token_to_idx),
+            len(self.vocab.answer_token_to_idx),
             self.train_set.image_shape,
         )
         self.model = FiLMVQA(self.model_config).to(self.device)
@@ -126,9 +128,13 @@ class Trainer:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.loader, self.sampler = make_loader(
-            self.train_set, config.batch_size, seed=config.seed, rank=self.context.rank,
+            self.train_set,
+            config.batch_size,
+            seed=config.seed,
+            rank=self.context.rank,
             world_size=self.context.world_size,
-            equal_shards=self.context.distributed, num_workers=config.num_workers,
+            equal_shards=self.context.distributed,
+            num_workers=config.num_workers,
             pin_memory=self.device.type == "cuda",
         )
         batches = self.sampler.batches_per_epoch()
@@ -238,8 +244,11 @@ class Trainer:
     def _save(self, name: str, val_accuracy: float | None = None) -> None:
         if self.context.is_main:
             save_checkpoint(
-                self.run_dir / name, self.model, vocab=self.vocab.to_json(),
-                metadata=self._metadata(val_accuracy), extra=self._state(),
+                self.run_dir / name,
+                self.model,
+                vocab=self.vocab.to_json(),
+                metadata=self._metadata(val_accuracy),
+                extra=self._state(),
             )
 
     # ---- logging -----------------------------------------------------------------------------------------
@@ -276,8 +285,12 @@ class Trainer:
         """Accuracy on the validation split (or the given indices of it), summed over all processes."""
         chosen = list(range(len(self.val_set))) if indices is None else indices
         result = evaluate(
-            self.model, self.val_set, indices=chosen[self.context.rank :: self.context.world_size],
-            batch_size=max(256, self.config.batch_size), device=self.device, precision=self.config.precision,
+            self.model,
+            self.val_set,
+            indices=chosen[self.context.rank :: self.context.world_size],
+            batch_size=max(256, self.config.batch_size),
+            device=self.device,
+            precision=self.config.precision,
         )
         counts = torch.from_numpy(result.counts_vector()).to(self.device)
         return result.with_counts(distributed.all_sum(counts, self.context)).accuracy
@@ -309,11 +322,17 @@ class Trainer:
                 elapsed = time.perf_counter() - window_start
                 rate = window_samples / elapsed if elapsed > 0 else 0.0
                 if self.step % config.log_every == 0 or self.step == self.max_steps:
-                    self._log({
-                        "step": self.step, "epoch": self.epoch, "loss": running_loss / running_count,
-                        "accuracy": running_correct / running_count, "lr": self.scheduler.get_last_lr()[0],
-                        "samples_per_s": rate, "elapsed_s": time.perf_counter() - started,
-                    })
+                    self._log(
+                        {
+                            "step": self.step,
+                            "epoch": self.epoch,
+                            "loss": running_loss / running_count,
+                            "accuracy": running_correct / running_count,
+                            "lr": self.scheduler.get_last_lr()[0],
+                            "samples_per_s": rate,
+                            "elapsed_s": time.perf_counter() - started,
+                        }
+                    )
                     running_loss, running_correct, running_count = 0.0, 0, 0
                     window_samples, window_start = 0, time.perf_counter()
                 if self.step % config.val_every == 0:
@@ -322,8 +341,11 @@ class Trainer:
                 elif self.step % config.checkpoint_every == 0:
                     self._save(LAST)
                 if self.on_progress and self.context.is_main:
-                    self.on_progress(StepReport(self.step, self.max_steps, loss, correct / size, rate,
-                                              val_accuracy, self.best_val_accuracy))
+                    self.on_progress(
+                        StepReport(
+                            self.step, self.max_steps, loss, correct / size, rate, val_accuracy, self.best_val_accuracy
+                        )
+                    )
                 out_of_time = (
                     config.time_limit_minutes is not None
                     and time.perf_counter() - started > 60 * config.time_limit_minutes
@@ -338,15 +360,28 @@ class Trainer:
         if self.step % config.val_every != 0:  # the final weights were not validated yet
             self._after_validation(self.validate(self.val_subset))
         final_accuracy = self.validate(None)
-        self._log({"step": self.step, "kind": "final_val", "val_accuracy": final_accuracy,
-                   "val_questions": len(self.val_set), "elapsed_s": time.perf_counter() - started})
+        self._log(
+            {
+                "step": self.step,
+                "kind": "final_val",
+                "val_accuracy": final_accuracy,
+                "val_questions": len(self.val_set),
+                "elapsed_s": time.perf_counter() - started,
+            }
+        )
         self._save(LAST, final_accuracy)
         if self._tensorboard is not None:
             self._tensorboard.close()
         distributed.barrier(self.context)
         distributed.teardown(self.context)
-        return RunResult(self.run_dir, self.step, self.best_val_accuracy, final_accuracy,
-                         time.perf_counter() - started, stopped_early)
+        return RunResult(
+            self.run_dir,
+            self.step,
+            self.best_val_accuracy,
+            final_accuracy,
+            time.perf_counter() - started,
+            stopped_early,
+        )
 
     def _after_validation(self, accuracy: float | None) -> bool:
         """Record a validation on the subset, keep the best model, and say whether early stopping says stop."""
@@ -358,8 +393,14 @@ class Trainer:
         else:
             self.validations_without_gain += 1
         self._save(LAST, accuracy)
-        self._log({"step": self.step, "kind": "val_subset", "val_accuracy": accuracy,
-                   "best_val_accuracy": self.best_val_accuracy})
+        self._log(
+            {
+                "step": self.step,
+                "kind": "val_subset",
+                "val_accuracy": accuracy,
+                "best_val_accuracy": self.best_val_accuracy,
+            }
+        )
         patience = self.config.early_stopping
         return patience is not None and self.validations_without_gain >= patience
 
@@ -402,4 +443,3 @@ class Trainer:
         payload = read_checkpoint_file(last)
         config = apply_overrides(TrainConfig.from_dict(payload["extra"]["train_config"]), list(overrides))
         return cls(config, payload["metadata"]["cache"], run_dir, resume_state=payload, **kwargs)
-

@@ -92,9 +92,21 @@ class FiLMVQAConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"config.{name} = {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
         positive = (
-            "vocab_size", "num_answers", "max_question_length", "embedding_dim", "rnn_hidden_dim",
-            "rnn_num_layers", "in_channels", "image_height", "image_width", "stem_num_layers",
-            "stem_kernel_size", "stem_stride", "module_dim", "num_blocks", "block_kernel_size",
+            "vocab_size",
+            "num_answers",
+            "max_question_length",
+            "embedding_dim",
+            "rnn_hidden_dim",
+            "rnn_num_layers",
+            "in_channels",
+            "image_height",
+            "image_width",
+            "stem_num_layers",
+            "stem_kernel_size",
+            "stem_stride",
+            "module_dim",
+            "num_blocks",
+            "block_kernel_size",
             "classifier_proj_dim",
         )
         for name in positive:

@@ -54,9 +54,7 @@ class QuestionEncoder(nn.Module):
     def forward(self, questions: torch.Tensor) -> torch.Tensor:
         lengths = self.lengths(questions)
         questions = questions[:, : int(lengths.max())]  # drop columns that are padding for every question
-        packed = pack_padded_sequence(
-            self.embedding(questions), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
+        packed = pack_padded_sequence(self.embedding(questions), lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, final = self.rnn(packed)
         if isinstance(final, tuple):  # LSTM returns (h, c); the embedding is h
             final = final[0]

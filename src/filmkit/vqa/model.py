@@ -41,15 +41,19 @@ class FiLMVQA(nn.Module):
             bidirectional=config.rnn_bidirectional,
             dropout=config.rnn_dropout,
         )
-        self.generator = FiLMGenerator(
-            config.question_embedding_dim,
-            num_layers=len(config.conditioned_blocks),
-            num_channels=config.module_dim,
-            hidden_dims=config.generator_hidden_dims,
-            gamma_activation=config.gamma_activation,
-            use_gamma=config.use_gamma,
-            use_beta=config.use_beta,
-        ) if config.conditioned_blocks else None
+        self.generator = (
+            FiLMGenerator(
+                config.question_embedding_dim,
+                num_layers=len(config.conditioned_blocks),
+                num_channels=config.module_dim,
+                hidden_dims=config.generator_hidden_dims,
+                gamma_activation=config.gamma_activation,
+                use_gamma=config.use_gamma,
+                use_beta=config.use_beta,
+            )
+            if config.conditioned_blocks
+            else None
+        )
         self.network = FiLMedNetwork(config)
         init_kaiming_uniform(self)
 
@@ -72,9 +76,7 @@ class FiLMVQA(nn.Module):
         params[:, config.conditioned_blocks] = predicted
         return params
 
-    def answer_with_film(
-        self, images: torch.Tensor, film_params: torch.Tensor, return_activations: bool = False
-    ):
+    def answer_with_film(self, images: torch.Tensor, film_params: torch.Tensor, return_activations: bool = False):
         """Run the visual network with FiLM parameters given by the caller instead of a question."""
         self.check_images(images)
         expected = (images.shape[0], self.config.num_blocks, 2, self.config.module_dim)
@@ -127,9 +129,7 @@ class FiLMVQA(nn.Module):
             raise ValueError(f"question {row} of the batch is empty (only <NULL> padding)")
         longest = int(lengths.max())
         if longest > config.max_question_length:
-            raise ValueError(
-                f"a question has {longest} tokens; this model reads at most {config.max_question_length}"
-            )
+            raise ValueError(f"a question has {longest} tokens; this model reads at most {config.max_question_length}")
         positions = torch.arange(questions.shape[1], device=questions.device)
         if not torch.equal(real, positions.unsqueeze(0) < lengths.unsqueeze(1)):
             raise ValueError("questions must be right-padded: a <NULL> (0) token sits before a real token")

@@ -81,9 +81,7 @@ class FiLMedResBlock(nn.Module):
         self.norm = nn.BatchNorm2d(dim, affine=not conditioned) if batchnorm else nn.Identity()
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(
-        self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, coords: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         def modulate(features: torch.Tensor, where: str) -> torch.Tensor:
             return film(features, gamma, beta) if self.placement == where else features
 
@@ -163,9 +161,7 @@ class FiLMedNetwork(nn.Module):
         )
         self.classifier = Classifier(config)
         # Coordinate maps at input and at block resolution; not saved in checkpoints (they are derived).
-        self.register_buffer(
-            "input_coords", coordinate_maps(config.image_height, config.image_width), persistent=False
-        )
+        self.register_buffer("input_coords", coordinate_maps(config.image_height, config.image_width), persistent=False)
         self.register_buffer("block_coords", coordinate_maps(*config.feature_map_size), persistent=False)
 
     def forward(

@@ -173,8 +173,7 @@ def read_reference_file(path: Path, map_location) -> dict:
         ) from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(
-            f"{path}: not a checkpoint of the reference FiLM code: it holds a {type(checkpoint).__name__}, "
-            "not a dict"
+            f"{path}: not a checkpoint of the reference FiLM code: it holds a {type(checkpoint).__name__}, not a dict"
         )
     args = checkpoint.get("args")
     model_type = args.get("model_type") if isinstance(args, dict) else getattr(args, "model_type", None)
@@ -226,12 +225,16 @@ def reference_layout(
         refuse(GENERATOR, "encoder_type", gen["encoder_type"], "filmkit encodes questions with a GRU or an LSTM")
     if gen["decoder_type"] != "linear":
         refuse(
-            GENERATOR, "decoder_type", gen["decoder_type"],
+            GENERATOR,
+            "decoder_type",
+            gen["decoder_type"],
             "filmkit's FiLM generator is one linear layer on the question embedding (the paper's model)",
         )
     if gen["bidirectional"]:
         refuse(
-            GENERATOR, "bidirectional", gen["bidirectional"],
+            GENERATOR,
+            "bidirectional",
+            gen["bidirectional"],
             "the reference reads the backward direction at the <END> position, where it has seen only <END> and "
             "padding; filmkit's backward direction reads the whole question, so the weights would mean otherwise",
         )
@@ -248,7 +251,9 @@ def reference_layout(
     # biases; filmkit's sigmoid/tanh/exp have no offset, so those need a baseline of 0.
     if gamma_option != "linear" and baseline != 0:
         refuse(
-            GENERATOR, "gamma_baseline", gen["gamma_baseline"],
+            GENERATOR,
+            "gamma_baseline",
+            gen["gamma_baseline"],
             f"with gamma_option {gamma_option!r} the reference adds the baseline to {gamma_option}(raw); filmkit's "
             f"{gamma_option} gamma has no offset, so only a baseline of 0 can be reproduced",
         )
@@ -257,7 +262,9 @@ def reference_layout(
     method = RENAMED_CONDITION_METHODS.get(net["condition_method"], net["condition_method"])
     if method not in CONDITION_METHODS:
         refuse(
-            NETWORK, "condition_method", net["condition_method"],
+            NETWORK,
+            "condition_method",
+            net["condition_method"],
             f"filmkit conditions by FiLM only ({', '.join(CONDITION_METHODS)})",
         )
     if net["module_num_layers"] != 1:
@@ -278,7 +285,9 @@ def reference_layout(
     conditioned = [flag > 0 for flag in pattern] if pattern else [True] * num_blocks
     if net["module_batchnorm_affine"] and net["module_batchnorm"] and any(conditioned):
         refuse(
-            NETWORK, "module_batchnorm_affine", net["module_batchnorm_affine"],
+            NETWORK,
+            "module_batchnorm_affine",
+            net["module_batchnorm_affine"],
             "filmkit's conditioned blocks use a BatchNorm without its own scale and shift (FiLM provides them)",
         )
     coords = net["use_coords"]
@@ -299,7 +308,9 @@ def reference_layout(
     pool = global_pool(net["classifier_downsample"], assumed)
     if pool is None:
         refuse(
-            NETWORK, "classifier_downsample", net["classifier_downsample"],
+            NETWORK,
+            "classifier_downsample",
+            net["classifier_downsample"],
             f"filmkit's classifier pools the whole map, here {assumed[0]}x{assumed[1]} (maxpoolfull or avgpoolfull "
             "on a square map); a smaller window followed by flattening has no filmkit equivalent",
         )
@@ -354,13 +365,17 @@ def reference_layout(
     padding = kernel // 2 if net["stem_padding"] is None else net["stem_padding"]
     if padding != config.stem_padding:
         refuse(
-            NETWORK, "stem_padding", net["stem_padding"],
+            NETWORK,
+            "stem_padding",
+            net["stem_padding"],
             f"filmkit pads a {kernel}x{kernel} stride-{stride} stem by {config.stem_padding}, "
             f"the reference by {padding}",
         )
     if config.feature_map_size != assumed:
         refuse(
-            NETWORK, "feature_dim", net["feature_dim"],
+            NETWORK,
+            "feature_dim",
+            net["feature_dim"],
             f"the stem gives {config.feature_map_size} maps where the reference assumes {assumed}",
         )
 
@@ -519,9 +534,9 @@ def map_state(
                 f"{where}: {GENERATOR}_state['decoder_linear.weight'] has {decoder['weight'].shape[0]} rows; the "
                 f"kwargs ask for {expected_rows} ({config.num_blocks} blocks x {layout.film_size})"
             )
-        rows = torch.cat([
-            torch.arange(2 * config.module_dim) + block * layout.film_size for block in config.conditioned_blocks
-        ])
+        rows = torch.cat(
+            [torch.arange(2 * config.module_dim) + block * layout.film_size for block in config.conditioned_blocks]
+        )
         weight, bias = decoder["weight"][rows].clone(), decoder["bias"][rows].clone()
         if layout.gamma_shift:
             bias.view(len(config.conditioned_blocks), 2, config.module_dim)[:, 0] += layout.gamma_shift
@@ -533,9 +548,7 @@ def map_state(
 
     if missing:
         raise CheckpointError(f"{where}: reference tensors missing for this configuration: {', '.join(missing)}")
-    leftover = [
-        f"{name}_state[{key!r}]" for name, state in sources.items() for key in state if (name, key) not in used
-    ]
+    leftover = [f"{name}_state[{key!r}]" for name, state in sources.items() for key in state if (name, key) not in used]
     if leftover:
         raise CheckpointError(
             f"{where}: reference tensors that map to nothing in filmkit's model: {', '.join(leftover)}"
