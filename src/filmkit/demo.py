@@ -16,6 +16,7 @@ from filmkit.analysis.report import ReportInputs, write_report
 from filmkit.clevr.dataset import Preset, build_dataset, get_preset
 from filmkit.data.locate import locate_cache
 from filmkit.train.config import TrainConfig
+from filmkit.train.devices import fastest_precision, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.train.loop import StepReport, Trainer
 from filmkit.vqa import count_parameters
@@ -45,7 +46,8 @@ def run_demo(
     data_dir: Path = Path("data/demo"),
     runs_dir: Path = Path("runs/demo"),
     *,
-    train_minutes: float = 12.0,
+    train_steps: int = 8000,
+    train_minutes: float = 16.0,
     workers: int = 2,
     dataset: str | Preset = DEMO_DATASET,
     on_stage: Callable[[str], None] | None = None,
@@ -56,7 +58,7 @@ def run_demo(
 
     Example::
 
-        result = run_demo(train_minutes=1)
+        result = run_demo(train_steps=500)
         print(result.report, result.val_accuracy, result.question_only_accuracy)
     """
     started = time.perf_counter()
@@ -71,18 +73,25 @@ def run_demo(
     stage("cache: questions encoded, images stored for fast loading")
     cache = locate_cache(data_dir, (preset.width, preset.height), workers=workers)
     run_dir = free_run_dir(Path(runs_dir))
+    # bf16 where the hardware runs it natively: about 1.8x the steps per minute on a CPU with AVX512-BF16.
+    precision = fastest_precision(resolve_device("auto"))
+    # A fixed number of steps with a cosine decay, so the run is the same everywhere; the time limit only guards
+    # slow machines (where the decay is then cut short).
     config = TrainConfig(
         preset="cpu",
-        epochs=1000,
+        precision=precision,
+        max_steps=train_steps,
         time_limit_minutes=train_minutes,
-        val_every=250,
+        val_every=500,
         val_subset=1000,
-        warmup_steps=100,
-        schedule="constant",
+        warmup_steps=200,
+        schedule="cosine",
+        min_lr_ratio=0.05,
         lr=1e-3,
     )
-    stage(f"training the cpu preset for {train_minutes:g} minutes -> {run_dir}")
+    stage(f"training the cpu preset for {train_steps} steps (at most {train_minutes:g} minutes) -> {run_dir}")
     trainer = Trainer(config, cache, run_dir, on_progress=on_step)
+    training_started = time.perf_counter()
     trainer.run()
     stage("evaluating and writing the report")
     model = trainer.model.eval()
@@ -95,7 +104,7 @@ def run_demo(
         "model": f"FiLM, `cpu` preset at {preset.width}x{preset.height}: {count_parameters(model)['total']:,} "
         "parameters",
         "training": f"{trainer.step:,} steps of batch {config.batch_size}, Adam lr {config.lr:g}, "
-        f"{train_minutes:g} minutes",
+        f"cosine decay, {(time.perf_counter() - training_started) / 60:.1f} minutes",
         "whole demo": f"{minutes:.1f} minutes on this machine",
     }
     report = write_report(ReportInputs(run_dir, "filmkit demo", result, baseline, trainer.val_set, model, facts))

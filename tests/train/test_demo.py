@@ -13,7 +13,7 @@ def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     result = run_demo(
         tmp_path / "data",
         tmp_path / "runs" / "demo",
-        train_minutes=0.02,
+        train_steps=4,
         workers=1,
         dataset=SMALL,
         on_stage=stages.append,
@@ -28,7 +28,7 @@ def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     assert examples and all(f"report/{path.name}" in report for path in examples)
     assert json.loads((tmp_path / "data" / "dataset.json").read_text())["preset"] == "small-demo"
     # A second demo reuses the dataset and writes a new run directory, never over the first.
-    again = run_demo(tmp_path / "data", tmp_path / "runs" / "demo", train_minutes=0.02, workers=1, dataset=SMALL)
+    again = run_demo(tmp_path / "data", tmp_path / "runs" / "demo", train_steps=4, workers=1, dataset=SMALL)
     assert again.run_dir.name == "demo-2" and result.report.exists()
 
 

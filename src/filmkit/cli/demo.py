@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -15,7 +14,8 @@ from filmkit.cli.common import fail, progress_bars
 def demo(
     data: Path = typer.Option(Path("data/demo"), help="Where the demo dataset is generated (reused if present)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken."),
-    minutes: float = typer.Option(12.0, min=0.1, help="Training time budget in minutes."),
+    steps: int = typer.Option(8000, min=1, help="Training steps (batch 64)."),
+    minutes: float = typer.Option(16.0, min=0.1, help="Stop training after this many minutes even if steps remain."),
     workers: int = typer.Option(2, min=1, help="Processes for generating and preprocessing data."),
 ) -> None:
     """Generate a CLEVR-style dataset, train FiLM's cpu preset, evaluate it, and write RUN_DIR/report.md."""
@@ -23,7 +23,6 @@ def demo(
 
     with progress_bars() as bar:
         tasks: dict[str, int] = {}
-        training_started: list[float] = []
 
         def on_data(step: str, done: int, total: int) -> None:
             if step not in tasks:
@@ -31,18 +30,17 @@ def demo(
             bar.update(tasks[step], completed=done, total=total)
 
         def on_step(report) -> None:
-            # Training stops on time, so the bar counts seconds of the budget.
-            if not training_started:
-                tasks["train"] = bar.add_task("train (seconds)", total=round(60 * minutes), info="")
-                training_started.append(time.perf_counter())
+            if "train" not in tasks:
+                tasks["train"] = bar.add_task("train", total=report.max_steps, info="")
             val = f" val {report.val_accuracy:.1%}" if report.val_accuracy is not None else ""
-            info = f"step {report.step} loss {report.loss:.3f}{val} {report.samples_per_s:.0f} samples/s"
-            bar.update(tasks["train"], completed=round(time.perf_counter() - training_started[0]), info=info)
+            info = f"loss {report.loss:.3f}{val} {report.samples_per_s:.0f} samples/s"
+            bar.update(tasks["train"], completed=report.step, info=info)
 
         try:
             result = run_demo(
                 data,
                 out,
+                train_steps=steps,
                 train_minutes=minutes,
                 workers=workers,
                 on_stage=bar.console.print,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -33,3 +34,27 @@ def autocast_context(device: torch.device, precision: str):
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 needs a CUDA device; on the CPU use bf16")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where bf16 autocast pays off.
+
+    Elsewhere torch emulates bf16 on the CPU, which is slower than fp32. Read from /proc/cpuinfo (Linux); other
+    systems answer False.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fastest_precision(device: torch.device) -> str:
+    """bf16 where the hardware runs it natively (recent GPUs, CPUs with AVX512-BF16), else fp32.
+
+    >>> fastest_precision(torch.device("cpu")) in ("bf16", "fp32")
+    True
+    """
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
