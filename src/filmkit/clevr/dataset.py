@@ -171,9 +171,10 @@ def build_dataset(
     Scenes use ``seed``; each split's images draw from (seed, split, index), so splits differ. Questions use the
     same seed. Raises `filmkit.clevr.generate.OutputExistsError` if ``out_dir`` holds a split made otherwise.
 
-    >>> report = build_dataset("tiny", "data/tiny", workers=2)  # doctest: +SKIP
-    >>> sorted(report.splits)  # doctest: +SKIP
-    ['test', 'train', 'val']
+    Example::
+
+        report = build_dataset("tiny", "data/tiny", workers=2)
+        sorted(report.splits)      # ['test', 'train', 'val']
     """
     started = time.perf_counter()
     plan = preset if isinstance(preset, Preset) else get_preset(preset)

@@ -33,8 +33,9 @@ class QuestionFileError(ValueError):
 def read_questions(path: str | os.PathLike) -> dict[str, Any]:
     """Read a question file and return ``{"info", "questions"}`` in the released form (string answers, ``function``).
 
-    >>> read_questions("CLEVR_v1.0/questions/CLEVR_val_questions.json")["questions"][0]["split"]  # doctest: +SKIP
-    'val'
+    Example::
+
+        read_questions("CLEVR_v1.0/questions/CLEVR_val_questions.json")["questions"][0]["split"]   # 'val'
     """
     path = Path(path)
     document = read_json(path, QuestionFileError)

@@ -260,9 +260,11 @@ def generate_question_file(
     ``with_answers=False`` leaves the answers out, as in a released test split. The file's ``info`` records the
     settings, the scene file's SHA-256 and a fingerprint of templates and synonyms under ``filmkit``.
 
-    >>> generate_question_file("out/scenes/CLEVR_val_scenes.json", "out/questions/CLEVR_val_questions.json",
-    ...                        QuestionSettings(seed=1), workers=2)  # doctest: +SKIP
-    QuestionReport(questions=9987, images=1000, families=90, ...)
+    Example::
+
+        generate_question_file("out/scenes/CLEVR_val_scenes.json", "out/questions/CLEVR_val_questions.json",
+                               QuestionSettings(seed=1), workers=2)
+        # QuestionReport(questions=9987, images=1000, families=90, ...)
     """
     started = time.perf_counter()
     document = read_scenes(scenes_path)

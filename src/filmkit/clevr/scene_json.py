@@ -41,7 +41,9 @@ def write_json_atomic(path: str | os.PathLike, document: Any) -> None:
 
     ``path`` holds either the old content or the new one, never a fragment.
 
-    >>> write_json_atomic("out/scene.json", {"objects": []})  # doctest: +SKIP
+    Example::
+
+        write_json_atomic("out/scene.json", {"objects": []})
     """
     with atomic_output(path, "w") as handle:
         json.dump(document, handle)
@@ -52,9 +54,10 @@ def read_scenes(path: str | os.PathLike, properties: Any = None) -> dict:
 
     Names are checked against ``properties`` (default: the built-in CLEVR properties).
 
-    >>> document = read_scenes("CLEVR_v1.0/scenes/CLEVR_val_scenes.json")  # doctest: +SKIP
-    >>> document["scenes"][0]["objects"][0]["color"]  # doctest: +SKIP
-    'brown'
+    Example::
+
+        document = read_scenes("CLEVR_v1.0/scenes/CLEVR_val_scenes.json")
+        document["scenes"][0]["objects"][0]["color"]     # 'brown'
     """
     document = read_json(path)
     validate_scenes(document, source=str(path), properties=properties)
@@ -64,7 +67,9 @@ def read_scenes(path: str | os.PathLike, properties: Any = None) -> dict:
 def write_scenes(path: str | os.PathLike, scenes: Sequence[dict], info: dict, properties: Any = None) -> None:
     """Validate ``scenes`` and write them atomically as a CLEVR v1.0 scene file.
 
-    >>> write_scenes("scenes/CLEVR_new_scenes.json", scenes, info={"split": "new", "version": "1.0"})  # doctest: +SKIP
+    Example::
+
+        write_scenes("scenes/CLEVR_new_scenes.json", scenes, info={"split": "new", "version": "1.0"})
     """
     document = {"info": dict(info), "scenes": list(scenes)}
     validate_scenes(document, source=str(path), properties=properties)

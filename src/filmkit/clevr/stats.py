@@ -34,8 +34,9 @@ def dataset_stats(root: str | Path) -> dict[str, Any]:
 
     Raises FileNotFoundError when ``root/questions`` holds no question file.
 
-    >>> dataset_stats("data/clevr-mini")["splits"]["train"]["families_covered"]  # doctest: +SKIP
-    90
+    Example::
+
+        dataset_stats("data/clevr-mini")["splits"]["train"]["families_covered"]     # 90
     """
     root = Path(root)
     files = sorted((root / "questions").glob("CLEVR_*_questions.json"), key=_split_order)

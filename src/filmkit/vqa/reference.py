@@ -112,11 +112,16 @@ def load_reference_checkpoint(
     the option and its value; so do unreadable files, files of another kind, and files that need any Python global
     other than tensors, plain containers and ``argparse.Namespace`` (nothing in such a file is executed).
 
+    Example::
+
+        model, vocab = load_reference_checkpoint("film_checkpoints/best.pt")
+        tokens = ["<START>", "is", "there", "a", "cube", "<END>"]
+        question = torch.tensor([[vocab["question_token_to_idx"][t] for t in tokens]])
+
+    A file of another kind is refused:
+
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "best.pt"
-    >>> model, vocab = load_reference_checkpoint(path)  # doctest: +SKIP
-    >>> tokens = ["<START>", "is", "there", "a", "cube", "<END>"]  # doctest: +SKIP
-    >>> question = torch.tensor([[vocab["question_token_to_idx"][t] for t in tokens]])  # doctest: +SKIP
     >>> torch.save({"model": torch.zeros(1)}, path)  # some other torch file
     >>> load_reference_checkpoint(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
