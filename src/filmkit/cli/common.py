@@ -47,3 +47,16 @@ def progress_bars() -> Iterator[Progress]:
     )
     with Progress(*columns, console=Console(stderr=True)) as bar:
         yield bar
+
+
+class StepBars:
+    """One bar per named step, added when the step first reports: ``bars.update("train images", 40, 200)``."""
+
+    def __init__(self, display: Progress):
+        self.display = display
+        self.tasks: dict[str, int] = {}
+
+    def update(self, name: str, done: int, total: int | None, info: str = "") -> None:
+        if name not in self.tasks:
+            self.tasks[name] = self.display.add_task(name, total=total, info=info)
+        self.display.update(self.tasks[name], completed=done, total=total, info=info)

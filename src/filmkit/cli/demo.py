@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars
 
 
 @app.command()
@@ -22,19 +22,12 @@ def demo(
     from filmkit.demo import run_demo
 
     with progress_bars() as bar:
-        tasks: dict[str, int] = {}
-
-        def on_data(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=total, info="")
-            bar.update(tasks[step], completed=done, total=total)
+        bars = StepBars(bar)
 
         def on_step(report) -> None:
-            if "train" not in tasks:
-                tasks["train"] = bar.add_task("train", total=report.max_steps, info="")
             val = f" val {report.val_accuracy:.1%}" if report.val_accuracy is not None else ""
             info = f"loss {report.loss:.3f}{val} {report.samples_per_s:.0f} samples/s"
-            bar.update(tasks["train"], completed=report.step, info=info)
+            bars.update("train", report.step, report.max_steps, info)
 
         try:
             result = run_demo(
@@ -44,7 +37,7 @@ def demo(
                 train_minutes=minutes,
                 workers=workers,
                 on_stage=bar.console.print,
-                on_data=on_data,
+                on_data=bars.update,
                 on_step=on_step,
             )
         except (ValueError, OSError) as error:

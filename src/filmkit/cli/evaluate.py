@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars
 from filmkit.train.devices import PRECISIONS, resolve_device
 
 
@@ -70,12 +70,10 @@ def eval_command(
     except ValueError as error:
         fail(str(error))
     with progress_bars() as bar:
-        tasks: dict[str, int] = {}
+        bars = StepBars(bar)
 
         def preprocess_progress(name: str, stage: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(f"caching {name} {stage}", total=total, info="")
-            bar.update(tasks[name], completed=done)
+            bars.update(f"caching {name} {stage}", done, total)
 
         try:
             loaded = load_checkpoint(checkpoint)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, parse_resolution, progress_bars
+from filmkit.cli.common import StepBars, fail, parse_resolution, progress_bars
 
 
 @app.command("preprocess")
@@ -29,12 +29,10 @@ def preprocess_command(
 
     width, height = parse_resolution(resolution)
     with progress_bars() as bar:
-        tasks: dict[str, int] = {}
+        bars = StepBars(bar)
 
         def progress(split: str, stage: str, done: int, total: int) -> None:
-            if split not in tasks:
-                tasks[split] = bar.add_task(f"{split} {stage}", total=total, info="")
-            bar.update(tasks[split], completed=done)
+            bars.update(f"{split} {stage}", done, total)
 
         try:
             manifest = preprocess(

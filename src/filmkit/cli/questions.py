@@ -22,7 +22,7 @@ from filmkit.clevr.scenes import ConditionError, SceneSamplingError
 from filmkit.clevr.stats import dataset_stats
 from filmkit.clevr.templates import TemplateError
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars
 from filmkit.cli.generate import WORKERS_HELP, generate_app
 
 # Problems with the user's input: one line on stderr and exit code 2, never a traceback.
@@ -167,11 +167,4 @@ def _stats_tables(result: dict) -> list[Table]:
 def _progress() -> Iterator:
     """One display with a bar per step ("train images", "train questions", ...), added as each step starts."""
     with progress_bars() as bar:
-        tasks: dict[str, int] = {}
-
-        def step(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total, info="")
-            bar.update(tasks[name], completed=done, total=total)
-
-        yield step
+        yield StepBars(bar).update
