@@ -168,7 +168,6 @@ def generate_split(
     info = {
         "split": spec.split,
         "version": "1.0",
-        "license": "Creative Commons Attribution (CC BY 4.0)",
         "filmkit": record,
     }
     write_scenes(paths.scenes_path, scenes, info, properties)
