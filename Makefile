@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 # Speed measurements (a few minutes); the hour-long CLEVR-mini speedrun is run on its own (docs/benchmarks.md).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_model.py --presets cpu paper paper-pixels
+	$(PY) benchmarks/bench_model.py --presets cpu paper paper-pixels --precision fp32 bf16
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_questions.py
 	$(PY) benchmarks/bench_generate.py

@@ -1,6 +1,6 @@
 """Training-step throughput of the model presets: forward + backward + Adam step on random data.
 
-    python benchmarks/bench_model.py --presets cpu paper --batch 64 --steps 5
+    python benchmarks/bench_model.py --presets cpu paper --batch 64 --steps 5 --precision fp32 bf16
 
 Prints one JSON line per preset and a table. Questions are random right-padded token ids of CLEVR-like
 lengths (10-40 tokens); images are random inputs of the preset's shape.
@@ -17,6 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from filmkit.train.devices import autocast_context
 from filmkit.vqa import FiLMVQA, build_config, count_parameters
 
 
@@ -29,7 +30,7 @@ def random_batch(config, batch: int, generator: torch.Generator):
     return images, questions, answers
 
 
-def measure(preset: str, batch: int, steps: int, warmup: int) -> dict:
+def measure(preset: str, batch: int, steps: int, warmup: int, precision: str) -> dict:
     config = build_config(preset, vocab_size=93, num_answers=32)
     model = FiLMVQA(config).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=1e-5)
@@ -38,7 +39,8 @@ def measure(preset: str, batch: int, steps: int, warmup: int) -> dict:
     timings = []
     for images, questions, answers in batches:
         start = time.perf_counter()
-        loss = F.cross_entropy(model(images, questions), answers)
+        with autocast_context(torch.device("cpu"), precision):
+            loss = F.cross_entropy(model(images, questions).float(), answers)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -48,6 +50,7 @@ def measure(preset: str, batch: int, steps: int, warmup: int) -> dict:
     return {
         "benchmark": "train_step",
         "preset": preset,
+        "precision": precision,
         "batch": batch,
         "parameters": count_parameters(model)["total"],
         "seconds_per_step": round(seconds, 4),
@@ -65,16 +68,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     args = parser.parse_args()
     rows = []
     for preset in args.presets:
-        row = measure(preset, args.batch, args.steps, args.warmup)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    print(f"\n{'preset':<14}{'params':>12}{'batch':>7}{'s/step':>9}{'samples/s':>11}{'peak RSS MiB':>14}")
+        for precision in args.precision:
+            row = measure(preset, args.batch, args.steps, args.warmup, precision)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    print(
+        f"\n{'preset':<14}{'precision':>10}{'params':>12}{'batch':>7}{'s/step':>9}{'samples/s':>11}{'peak RSS MiB':>14}"
+    )
     for row in rows:
         print(
-            f"{row['preset']:<14}{row['parameters']:>12,}{row['batch']:>7}{row['seconds_per_step']:>9}"
+            f"{row['preset']:<14}{row['precision']:>10}{row['parameters']:>12,}{row['batch']:>7}{row['seconds_per_step']:>9}"
             f"{row['samples_per_s']:>11}{row['peak_rss_mib']:>14}"
         )
 
