@@ -6,7 +6,7 @@ from filmkit import __version__
 
 app = typer.Typer(
     name="filmkit",
-    help="FiLM for visual reasoning: generate CLEVR-style data, train and evaluate the paper's model, analyse it.",
+    help="FiLM for visual reasoning: generate CLEVR-style data, read the CLEVR family, train and evaluate models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

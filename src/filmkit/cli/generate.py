@@ -21,7 +21,7 @@ from filmkit.cli.common import fail, parse_resolution, progress_bars
 
 generate_app = typer.Typer(
     name="generate",
-    help="Generate CLEVR-compatible data in the CLEVR v1.0 layout (images/, scenes/).",
+    help="Generate CLEVR-compatible data in the CLEVR v1.0 layout: scenes and images, questions, whole datasets.",
     no_args_is_help=True,
 )
 app.add_typer(generate_app, name="generate")
