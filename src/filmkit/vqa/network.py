@@ -172,6 +172,7 @@ class FiLMedNetwork(nn.Module):
         With ``return_activations`` also returns a dict with the stem output, every block's output and the
         classifier's pre-pool map (``classifier_map``), for analysis and heatmaps.
         """
+        images = images.contiguous(memory_format=torch.channels_last)  # see FiLMVQA.__init__
         x = self.stem(with_coords(images, self.input_coords) if self.stem_coords else images)
         stem_output, block_outputs = x, []
         for index, block in enumerate(self.blocks):
