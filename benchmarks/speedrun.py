@@ -22,9 +22,11 @@ from filmkit.train.config import TrainConfig
 from filmkit.train.devices import fastest_precision, resolve_device
 from filmkit.train.loop import Trainer
 
-# The recipe: the cpu preset (4 FiLMed ResBlocks of 64 channels, GRU 256) on 64x64 images, bf16 where the CPU runs
-# it natively, a higher learning rate than the paper's 3e-4 with a short warmup and a cosine decay over the steps
-# the budget allows (a CPU hour is only a few epochs of clevr-mini).
+# The recipe: the cpu preset (three stride-2 stem layers, 4 FiLMed ResBlocks of 64 channels on 8x8 maps, GRU 256)
+# on 64x64 images, bf16 where the CPU runs it natively, a higher learning rate than the paper's 3e-4 with a short
+# warmup and a cosine decay over the steps the budget allows. An hour is many epochs of clevr-mini's 10,000 images,
+# and without augmentation the model memorises them (training accuracy 80%, validation 50% in our 50-minute run),
+# so each training image is shifted by up to 4 pixels.
 RECIPE = {
     "preset": "cpu",
     "batch_size": 64,
@@ -32,11 +34,12 @@ RECIPE = {
     "warmup_steps": 200,
     "schedule": "cosine",
     "min_lr_ratio": 0.05,
+    "augment_shift": 4,
     "val_every": 1000,
     "val_subset": 2000,
     "checkpoint_every": 1000,
 }
-SAMPLES_PER_S = 560  # the recipe's training speed on the 2-core machine, to size the decay to the budget
+SAMPLES_PER_S = 1250  # the recipe's training speed on the 2-core machine, to size the decay to the budget
 
 
 def main() -> None:

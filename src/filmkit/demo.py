@@ -88,6 +88,9 @@ def run_demo(
         schedule="cosine",
         min_lr_ratio=0.05,
         lr=1e-3,
+        # Twenty epochs of 10,000 images: unshifted, the model memorises them (training accuracy 70% against 50%
+        # on validation by step 10,000). Shifts of up to 4 pixels change no answer and slow the memorising.
+        augment_shift=4,
     )
     stage(f"training the cpu preset for {train_steps} steps (at most {train_minutes:g} minutes) -> {run_dir}")
     trainer = Trainer(config, cache, run_dir, on_progress=on_step)
@@ -104,7 +107,8 @@ def run_demo(
         "model": f"FiLM, `cpu` preset at {preset.width}x{preset.height}: {count_parameters(model)['total']:,} "
         "parameters",
         "training": f"{trainer.step:,} steps of batch {config.batch_size}, Adam lr {config.lr:g}, "
-        f"cosine decay, {(time.perf_counter() - training_started) / 60:.1f} minutes",
+        f"cosine decay, images shifted by up to {config.augment_shift} pixels, "
+        f"{(time.perf_counter() - training_started) / 60:.1f} minutes",
         "whole demo": f"{minutes:.1f} minutes on this machine",
     }
     report = write_report(ReportInputs(run_dir, "filmkit demo", result, baseline, trainer.val_set, model, facts))

@@ -90,6 +90,8 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cache, tmp_pa
 def test_bad_settings_and_data_are_reported(cache, tmp_path):
     with pytest.raises(ValueError, match="schedule = 'wavy'"):
         tiny_config(schedule="wavy")
+    with pytest.raises(ValueError, match="augment_shift must be at least 0"):
+        tiny_config(augment_shift=-2)
     with pytest.raises(ValueError, match="unknown model setting"):
         tiny_config(model={"wings": 2})
     with pytest.raises(TrainingError, match="lacks answers"):

@@ -39,6 +39,7 @@ def tiny_config(**overrides) -> TrainConfig:
         log_every=2,
         val_subset=4,
         seed=7,
+        augment_shift=1,  # so that the resume test also covers the augmentation's random offsets
     )
     values.update(overrides)
     return TrainConfig(**values)

@@ -84,12 +84,10 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "demo",
-            "10,000/1,000 images at 64x64 with 3-5 objects, 5 questions each: learnable from pixels within the "
-            "demo's CPU minutes",
+            "10,000/1,000 images at 64x64 with 3-5 objects: learnable from pixels within the demo's CPU minutes",
             64,
             64,
             (SplitPlan("train", 10_000), SplitPlan("val", 1_000)),
-            per_image=5,  # more images, fewer questions each: less memorising of the training images
             min_objects=3,
             max_objects=5,
         ),

@@ -36,6 +36,7 @@ class TrainConfig:
     schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr
     min_lr_ratio: float = 0.0
     grad_clip: float | None = None  # max gradient norm; None = no clipping (the paper)
+    augment_shift: int = 0  # translate training images by up to this many pixels (0 = off, the paper)
     val_every: int = 500  # steps between validations on a fixed subset
     val_subset: int = 1000  # questions in that subset; the full split is evaluated at the end
     early_stopping: int | None = None  # stop after this many validations without improvement
@@ -76,6 +77,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.epochs <= 0:
             raise ValueError("lr and epochs must be positive")
+        if self.augment_shift < 0:
+            raise ValueError(f"augment_shift must be at least 0 pixels, got {self.augment_shift}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
@@ -105,6 +108,7 @@ _SETTING_TYPES = {
     "schedule": (str,),
     "min_lr_ratio": (float,),
     "grad_clip": (float, type(None)),
+    "augment_shift": (int,),
     "val_every": (int,),
     "val_subset": (int,),
     "early_stopping": (int, type(None)),

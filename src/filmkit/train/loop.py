@@ -23,6 +23,7 @@ from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader
 from filmkit.data.locate import is_cache, locate_cache
 from filmkit.train import distributed
+from filmkit.train.augment import random_shift
 from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
@@ -405,7 +406,7 @@ class Trainer:
         return patience is not None and self.validations_without_gain >= patience
 
     def _train_step(self, batch: dict) -> tuple[float, int]:
-        images = batch["images"].to(self.device, non_blocking=True)
+        images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
         questions = batch["questions"].to(self.device, non_blocking=True)
         answers = batch["answers"].to(self.device, non_blocking=True)
         if self.on_batch is not None:
