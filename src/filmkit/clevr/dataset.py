@@ -7,7 +7,8 @@ file whose recorded settings and scene file match is not generated again. A reru
 
 Presets (see `PRESETS`):
 
-- ``tiny``: 200/50/50 images at 64x64, for tests and the demo; builds in seconds on one core.
+- ``tiny``: 200/50/50 images at 64x64, for tests; builds in seconds on one core.
+- ``demo``: 10,000/1,000 images at 64x64 with 3-5 objects and 10 questions each, what ``filmkit demo`` trains on.
 - ``clevr-mini``: 10,000/1,000/1,000 images at 128x128 with 10 questions each; the project's standard benchmark.
 - ``clevr-full``: the release's 70,000/15,000/15,000 images at 480x320.
 - ``cogent``: CoGenT's trainA, valA, valB, testA, testB (condition A or B) at the release's sizes.
