@@ -46,7 +46,7 @@ def run_demo(
     data_dir: Path = Path("data/demo"),
     runs_dir: Path = Path("runs/demo"),
     *,
-    train_steps: int = 16_000,
+    train_steps: int = 17_000,
     train_minutes: float = 16.0,
     workers: int = 2,
     dataset: str | Preset = DEMO_DATASET,

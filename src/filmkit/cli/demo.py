@@ -14,7 +14,7 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 def demo(
     data: Path = typer.Option(Path("data/demo"), help="Where the demo dataset is generated (reused if present)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken."),
-    steps: int = typer.Option(16_000, min=1, help="Training steps (batch 64)."),
+    steps: int = typer.Option(17_000, min=1, help="Training steps (batch 64)."),
     minutes: float = typer.Option(16.0, min=0.1, help="Stop training after this many minutes even if steps remain."),
     workers: int = typer.Option(2, min=1, help="Processes for generating and preprocessing data."),
 ) -> None:
