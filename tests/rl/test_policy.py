@@ -1,0 +1,99 @@
+"""Policies and checkpoints: no environment needed, so these run without the [rl] extra."""
+
+import pytest
+import torch
+
+from filmkit.rl.policy import Policy, PolicyConfig, load_policy, save_policy
+
+MISSIONS = torch.tensor([[2, 3, 9, 21, 28], [2, 3, 9, 18, 27]])
+
+
+def images(batch: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 11, (batch, 7, 7, 3), generator=generator, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("conditioning", ["film", "concat"])
+@pytest.mark.parametrize("memory", [True, False])
+def test_shapes(conditioning, memory):
+    policy = Policy(PolicyConfig(conditioning=conditioning, vocab_size=35, channels=16, memory=memory))
+    logits, value, hidden = policy(images(2), MISSIONS, policy.initial_state(2))
+    assert logits.shape == (2, 7) and value.shape == (2,)
+    assert hidden.shape == (2, 16) if memory else hidden is None
+
+
+def test_the_goal_changes_the_action_distribution():
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16)).eval()
+    same_image = images(1).expand(2, -1, -1, -1)
+    logits, _, _ = policy(same_image, MISSIONS)
+    assert not torch.allclose(logits[0], logits[1])
+
+
+def test_vector_goals():
+    policy = Policy(PolicyConfig(goal="vector", goal_dim=38, channels=16, memory=False))
+    goals = torch.zeros(3, 38)
+    goals[:, 0] = 1
+    logits, _, _ = policy(images(3), goals)
+    assert logits.shape == (3, 7)
+
+
+def test_eval_mode_is_deterministic_given_a_seed():
+    def run():
+        torch.manual_seed(7)
+        policy = Policy(PolicyConfig(vocab_size=35, channels=16)).eval()
+        with torch.no_grad():
+            return policy(images(2), MISSIONS)[0]
+
+    assert torch.equal(run(), run())
+
+
+def test_episodes_match_step_by_step_acting():
+    """Imitation trains forward_episodes; acting uses forward one step at a time: the two must agree."""
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=True)).eval()
+    lengths = torch.tensor([3, 1, 4])
+    steps = images(int(lengths.sum()))
+    goals = MISSIONS[torch.tensor([0, 0, 0, 1, 0, 0, 0, 0])]
+    with torch.no_grad():
+        together = policy.forward_episodes(steps, goals, lengths)
+        one_by_one, start = [], 0
+        for length in lengths.tolist():
+            hidden = policy.initial_state(1)
+            for t in range(start, start + length):
+                logits, _, hidden = policy(steps[t : t + 1], goals[t : t + 1], hidden)
+                one_by_one.append(logits)
+            start += length
+    torch.testing.assert_close(together, torch.cat(one_by_one), rtol=1e-4, atol=1e-5)
+
+
+def test_film_and_concat_are_of_similar_size():
+    film = Policy(PolicyConfig(conditioning="film", vocab_size=35)).num_parameters()
+    concat = Policy(PolicyConfig(conditioning="concat", vocab_size=35)).num_parameters()
+    assert 0.8 < concat / film < 1.25
+
+
+def test_bad_configs_name_the_value():
+    with pytest.raises(ValueError, match="'gated'"):
+        PolicyConfig(conditioning="gated", vocab_size=35)
+    with pytest.raises(ValueError, match="vocab_size"):
+        PolicyConfig(goal="text")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16)).eval()
+    path = tmp_path / "policy.pt"
+    save_policy(path, policy, "BabyAI-GoToRedBall-v0", ["<pad>", "<unk>"], [{"update": 1}], {"trained_by": "test"})
+    loaded, checkpoint = load_policy(path)
+    assert checkpoint["env_id"] == "BabyAI-GoToRedBall-v0" and checkpoint["history"] == [{"update": 1}]
+    with torch.no_grad():
+        assert torch.equal(loaded(images(2), MISSIONS)[0], policy(images(2), MISSIONS)[0])
+
+
+def test_other_files_are_refused(tmp_path):
+    other = tmp_path / "model.pt"
+    torch.save({"kind": "filmkit-vqa", "state_dict": {}}, other)
+    with pytest.raises(ValueError, match="not an RL policy checkpoint"):
+        load_policy(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_policy(text)
