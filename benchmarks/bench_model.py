@@ -1,65 +1,111 @@
-"""Training-step throughput of the model presets: forward + backward + Adam step on random data.
+"""Training-step throughput and peak memory of the model presets: forward + backward + Adam on random data.
 
-    python benchmarks/bench_model.py --presets cpu paper --batch 64 --steps 5 --precision fp32 bf16
+    python benchmarks/bench_model.py --presets cpu paper paper-pixels --precision fp32 bf16
 
-Prints one JSON line per preset and a table. Questions are random right-padded token ids of CLEVR-like
-lengths (10-40 tokens); images are random inputs of the preset's shape.
+Prints one JSON line per (preset, precision) and a table. Each row runs in a fresh process, so its peak memory
+(resident set on the CPU, allocated memory on CUDA) is its own. Questions are random right-padded token ids of
+CLEVR-like lengths (10-40 tokens); images are random inputs of the preset's shape. Rows of the paper's presets in
+fp32 on the CPU also give the ratio to the reference implementation's speed on the project's 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
-from filmkit.train.devices import autocast_context
+from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.vqa import FiLMVQA, build_config, count_parameters
+from machine import environment, print_table, random_batch
+
+# The reference implementation's training speed, batch 64, fp32, on the project's 2-core machine: 8.5 s per step
+# from ResNet features, 12.7 s from raw pixels (what issue 9 of the tracker measured). Only meaningful there.
+REFERENCE_SAMPLES_PER_S = {"paper": 7.6, "paper-pixels": 5.0}
 
 
-def random_batch(config, batch: int, generator: torch.Generator):
-    images = torch.rand(batch, config.in_channels, config.image_height, config.image_width, generator=generator)
-    lengths = torch.randint(10, 41, (batch,), generator=generator)
-    questions = torch.randint(1, config.vocab_size, (batch, int(lengths.max())), generator=generator)
-    questions[torch.arange(questions.shape[1]).unsqueeze(0) >= lengths.unsqueeze(1)] = 0
-    answers = torch.randint(0, config.num_answers, (batch,), generator=generator)
-    return images, questions, answers
-
-
-def measure(preset: str, batch: int, steps: int, warmup: int, precision: str) -> dict:
+def measure(
+    preset: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    device: str = "cpu",
+    threads: int = 0,
+    compiled: bool = False,
+) -> dict:
+    """Seconds per training step of ``preset`` at ``batch``, averaged over ``steps`` after ``warmup`` steps."""
+    if threads:
+        torch.set_num_threads(threads)
+    where = resolve_device(device)
     config = build_config(preset, vocab_size=93, num_answers=32)
-    model = FiLMVQA(config).train()
+    model = FiLMVQA(config).to(where).train()
+    if where.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    step_model = torch.compile(model) if compiled else model
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=1e-5)
     generator = torch.Generator().manual_seed(0)
-    batches = [random_batch(config, batch, generator) for _ in range(warmup + steps)]
+    batches = [[t.to(where) for t in random_batch(config, batch, generator)] for _ in range(min(warmup + steps, 4))]
+    scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     timings = []
-    for images, questions, answers in batches:
+    for step in range(warmup + steps):
+        images, questions, answers = batches[step % len(batches)]
         start = time.perf_counter()
-        with autocast_context(torch.device("cpu"), precision):
-            loss = F.cross_entropy(model(images, questions).float(), answers)
+        with autocast_context(where, precision):
+            loss = F.cross_entropy(step_model(images, questions).float(), answers)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if where.type == "cuda":
+            torch.cuda.synchronize()
         timings.append(time.perf_counter() - start)
-    measured = timings[warmup:]
-    seconds = sum(measured) / len(measured)
-    return {
+    seconds = sum(timings[warmup:]) / steps
+    if where.type == "cuda":
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = {
         "benchmark": "train_step",
         "preset": preset,
         "precision": precision,
+        "device": where.type,
         "batch": batch,
+        "compiled": compiled,
         "parameters": count_parameters(model)["total"],
         "seconds_per_step": round(seconds, 4),
         "samples_per_s": round(batch / seconds, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
+        "peak_memory_mib": round(peak_mib, 1),
+        **environment(),
     }
+    if where.type == "cpu" and precision in ("fp32", "bf16") and preset in REFERENCE_SAMPLES_PER_S:
+        row["x_reference"] = round(row["samples_per_s"] / REFERENCE_SAMPLES_PER_S[preset], 2)
+    return row
+
+
+def measure_in_fresh_process(*args) -> dict:
+    """``measure`` in its own process: peak memory per row, and no warm caches carried between rows."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(measure, *args).result()
+
+
+COLUMNS = [
+    ("preset", "preset"),
+    ("precision", "precision"),
+    ("device", "device"),
+    ("parameters", "parameters"),
+    ("batch", "batch"),
+    ("s/step", "seconds_per_step"),
+    ("samples/s", "samples_per_s"),
+    ("x reference", "x_reference"),
+    ("peak MiB", "peak_memory_mib"),
+]
 
 
 def main() -> None:
@@ -68,22 +114,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up includes compiling)")
     args = parser.parse_args()
     rows = []
     for preset in args.presets:
         for precision in args.precision:
-            row = measure(preset, args.batch, args.steps, args.warmup, precision)
+            row = measure_in_fresh_process(
+                preset, args.batch, args.steps, args.warmup, precision, args.device, args.threads, args.compile
+            )
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(
-        f"\n{'preset':<14}{'precision':>10}{'params':>12}{'batch':>7}{'s/step':>9}{'samples/s':>11}{'peak RSS MiB':>14}"
-    )
-    for row in rows:
-        print(
-            f"{row['preset']:<14}{row['precision']:>10}{row['parameters']:>12,}{row['batch']:>7}{row['seconds_per_step']:>9}"
-            f"{row['samples_per_s']:>11}{row['peak_rss_mib']:>14}"
-        )
+    print_table("training step: forward + backward + Adam", rows, COLUMNS)
 
 
 if __name__ == "__main__":

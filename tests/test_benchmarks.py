@@ -1,0 +1,57 @@
+"""The benchmark scripts run end to end on the CPU with tiny settings and print well-formed rows."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *arguments: str) -> list[dict]:
+    """Run benchmarks/NAME with ``arguments``; return its JSON lines (the table after them is for people)."""
+    command = [sys.executable, str(BENCHMARKS / name), *arguments]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    return [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
+
+
+def test_training_step_rows_name_speed_memory_and_the_reference_ratio():
+    rows = run_script("bench_model.py", "--presets", "cpu", "paper", "--batch", "2", "--steps", "1", "--warmup", "0")
+    by_preset = {row["preset"]: row for row in rows}
+    assert set(by_preset) == {"cpu", "paper"}
+    for row in rows:
+        assert row["samples_per_s"] > 0 and row["peak_memory_mib"] > 0 and row["device"] == "cpu"
+    # Only the paper's presets have a reference figure to compare with.
+    assert "x_reference" not in by_preset["cpu"]
+    assert by_preset["paper"]["x_reference"] == pytest.approx(by_preset["paper"]["samples_per_s"] / 7.6, abs=0.01)
+
+
+def test_inference_rows_give_latency_throughput_and_ask():
+    rows = run_script("bench_inference.py", "--presets", "cpu", "--repeats", "2", "--large-batch", "4")
+    forward, ask = rows
+    assert forward["latency_ms"] > 0 and forward["samples_per_s"] > 0 and forward["large_batch"] == 4
+    assert ask["benchmark"] == "ask" and ask["latency_ms"] > 0
+
+
+def test_flop_counts_cover_the_visual_network_and_the_whole_model():
+    tiny = ["--batch", "2", "--steps", "1", "--matmul-size", "256"]
+    rows = run_script("bench_flops.py", "--presets", "cpu", "--precision", "fp32", *tiny)
+    ceiling, row = rows
+    assert ceiling["benchmark"] == "cpu_peak" and ceiling["matmul_gflops_fp32"] > 0
+    # The question encoder and the generator add work on top of the visual network.
+    assert row["gflop_per_sample"] > row["visual_gflop_per_sample"] > 0
+    if ceiling["peak_gflops_fp32"]:
+        assert row["visual_share_of_peak"] == pytest.approx(
+            row["visual_gflops"] / ceiling["peak_gflops_fp32"], abs=1e-3
+        )
+
+
+def test_the_gpu_benchmark_runs_on_the_cpu_and_keeps_its_budget():
+    arguments = ["--device", "cpu", "--presets", "cpu", "--batches", "2", "4", "--precision", "fp32"]
+    rows = run_script("bench_gpu.py", *arguments, "--steps", "1", "--warmup", "0")
+    assert [row["batch"] for row in rows] == [2, 4]
+    rows = run_script("bench_gpu.py", *arguments, "--steps", "1", "--warmup", "0", "--budget-minutes", "0")
+    assert rows == [{"skipped_over_budget": ["cpu batch 2 fp32", "cpu batch 4 fp32"]}]
