@@ -10,7 +10,7 @@ from filmkit.cli.app import app
 from filmkit.cli.common import fail, progress_bars
 
 rl_app = typer.Typer(
-    help="Goal-conditioned control on BabyAI/MiniGrid with FiLM policies (needs: pip install 'filmkit[rl]').",
+    help="Goal-conditioned control on BabyAI/MiniGrid with FiLM policies (needs the rl extra).",
     no_args_is_help=True,
 )
 app.add_typer(rl_app, name="rl")
@@ -18,15 +18,17 @@ app.add_typer(rl_app, name="rl")
 THREADS_HELP = "Torch threads (default: torch's own choice)."
 
 
-def _setup(threads: int | None, out: Path | None = None, force: bool = False) -> None:
-    """Check the extra is installed, that ``out`` may be written, and set the thread count."""
+def _setup(threads: int | None, out: Path | None = None, force: bool = False, env: str | None = None) -> None:
+    """Check the extra is installed, the level exists, ``out`` may be written; set the thread count."""
     import torch
 
-    from filmkit.rl.envs import require_minigrid
+    from filmkit.rl.envs import make_env, require_minigrid
 
     try:
         require_minigrid()
-    except ImportError as error:
+        if env is not None:
+            make_env(env).close()
+    except (ImportError, ValueError) as error:
         fail(str(error))
     if out is not None and out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
@@ -59,7 +61,7 @@ def demos_command(
     """Record demonstrations of minigrid's BabyAI bot."""
     from filmkit.rl.demos import generate_demos, save_demos
 
-    _setup(threads, out, force)
+    _setup(threads, out, force, env)
     with progress_bars() as bar:
         task = bar.add_task("demos", total=episodes, info="")
         try:
@@ -136,42 +138,6 @@ def train_il_command(
     )
 
 
-@rl_app.command("eval")
-def eval_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Policy checkpoint from train-il or train-ppo."),
-    env: str | None = typer.Option(None, "--env", help="Level to evaluate on (default: the one it was trained on)."),
-    episodes: int = typer.Option(512, help="Evaluation episodes."),
-    seed: int = typer.Option(1_000_000_000, help="Seed of the first episode (demos use seeds from 0)."),
-    greedy: bool = typer.Option(True, help="Take the most likely action (--no-greedy samples)."),
-    video: Path | None = typer.Option(None, "--video", help="Also write a GIF of a few episodes here."),
-    video_episodes: int = typer.Option(3, help="Episodes in the GIF."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --video if it exists."),
-    threads: int | None = typer.Option(None, help=THREADS_HELP),
-) -> None:
-    """Success rate, mean return and mean steps of a policy."""
-    from filmkit.rl.envs import Vocab
-    from filmkit.rl.evaluate import evaluate, record_gif
-
-    _setup(threads, video, force)
-    policy, saved = _load(checkpoint)
-    env = env or saved["env_id"]
-    vocab = Vocab(saved["vocab"])
-    with progress_bars() as bar:
-        task = bar.add_task("eval", total=episodes, info="")
-        try:
-            result = evaluate(policy, vocab, env, episodes, seed, greedy,
-                              on_progress=lambda done, _: bar.update(task, completed=done))  # fmt: skip
-        except ValueError as error:
-            fail(str(error))
-    typer.echo(
-        f"{env}: success {result.success_rate:.1%} over {result.episodes} episodes, "
-        f"mean return {result.mean_return:.3f}, mean steps {result.mean_steps:.1f}"
-    )
-    if video is not None:
-        frames = record_gif(policy, vocab, env, video, video_episodes, seed)
-        typer.echo(f"{video_episodes} episodes ({frames} frames) -> {video}")
-
-
 @rl_app.command("train-ppo")
 def train_ppo_command(
     env: str = typer.Option(..., "--env", help="BabyAI level, e.g. BabyAI-GoToRedBallGrey-v0."),
@@ -195,7 +161,7 @@ def train_ppo_command(
     from filmkit.rl.policy import PolicyConfig
     from filmkit.rl.ppo import PPOSettings, train_ppo
 
-    _setup(threads, out, force)
+    _setup(threads, out, force, env)
     vocab = Vocab.babyai()
     try:
         config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
@@ -229,3 +195,39 @@ def train_ppo_command(
         f"{env}: {result.frames} frames, {result.episodes} episodes in {result.seconds / 60:.1f} min "
         f"({last['frames_per_s']:.0f} frames/s, env alone {last['env_frames_per_s']:.0f}); {outcome}; checkpoint {out}"
     )
+
+
+@rl_app.command("eval")
+def eval_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Policy checkpoint from train-il or train-ppo."),
+    env: str | None = typer.Option(None, "--env", help="Level to evaluate on (default: the one it was trained on)."),
+    episodes: int = typer.Option(512, help="Evaluation episodes."),
+    seed: int = typer.Option(1_000_000_000, help="Seed of the first episode (demos use seeds from 0)."),
+    greedy: bool = typer.Option(True, help="Take the most likely action (--no-greedy samples)."),
+    video: Path | None = typer.Option(None, "--video", help="Also write a GIF of a few episodes here."),
+    video_episodes: int = typer.Option(3, help="Episodes in the GIF."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --video if it exists."),
+    threads: int | None = typer.Option(None, help=THREADS_HELP),
+) -> None:
+    """Success rate, mean return and mean steps of a policy."""
+    from filmkit.rl.envs import Vocab
+    from filmkit.rl.evaluate import evaluate, record_gif
+
+    _setup(threads, video, force, env)
+    policy, saved = _load(checkpoint)
+    env = env or saved["env_id"]
+    vocab = Vocab(saved["vocab"])
+    with progress_bars() as bar:
+        task = bar.add_task("eval", total=episodes, info="")
+        try:
+            result = evaluate(policy, vocab, env, episodes, seed, greedy,
+                              on_progress=lambda done, _: bar.update(task, completed=done))  # fmt: skip
+        except ValueError as error:
+            fail(str(error))
+    typer.echo(
+        f"{env}: success {result.success_rate:.1%} over {result.episodes} episodes, "
+        f"mean return {result.mean_return:.3f}, mean steps {result.mean_steps:.1f}"
+    )
+    if video is not None:
+        frames = record_gif(policy, vocab, env, video, video_episodes, seed)
+        typer.echo(f"{video_episodes} episodes ({frames} frames) -> {video}")

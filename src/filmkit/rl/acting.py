@@ -21,6 +21,8 @@ def goal_tensor(config: PolicyConfig, vocab: Vocab, missions, vectors) -> torch.
     """Mission ids (goal="text") or goal vectors (goal="vector") for a batch, as the policy expects them."""
     if config.goal == "text":
         return torch.from_numpy(vocab.encode_batch(missions))
+    if vectors is None:
+        raise ValueError(f"a vector-conditioned policy needs goal vectors, and {missions[0]!r} has none")
     return torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
 
 
