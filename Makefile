@@ -28,9 +28,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
-# Speed measurements (a few minutes); the hour-long CLEVR-mini speedrun is run on its own (docs/benchmarks.md).
+# Speed measurements (about 10 minutes on 2 cores; docs/performance.md). The hour-long CLEVR-mini speedrun and the
+# GPU benchmark (benchmarks/bench_gpu.py) are run on their own.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_model.py --presets cpu paper paper-pixels --precision fp32 bf16
+	$(PY) benchmarks/bench_inference.py --presets cpu paper --precision fp32 bf16
+	$(PY) benchmarks/bench_flops.py --presets cpu paper paper-pixels --precision fp32 bf16
 	$(PY) benchmarks/bench_loader.py
 	$(PY) benchmarks/bench_questions.py
 	$(PY) benchmarks/bench_generate.py

@@ -96,7 +96,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the ceiling's matrices (0 skips)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cpu = cpu_description()
     ceiling = {"benchmark": "cpu_peak", **cpu}
     for precision in args.precision:

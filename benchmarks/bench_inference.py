@@ -95,7 +95,10 @@ def main() -> None:
     parser.add_argument("--large-batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=50, help="batch-1 repeats (the large batch runs a tenth)")
     parser.add_argument("--ask-preset", default="cpu", help="preset for the `ask` row ('none' skips it)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = []
     for preset in args.presets:
         for precision in args.precision:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from filmkit.train.devices import autocast_context, resolve_device
+from filmkit.train.loop import make_adam
 from filmkit.vqa import FiLMVQA, build_config, count_parameters
 from machine import environment, print_table, random_batch
 
@@ -48,7 +49,7 @@ def measure(
     if where.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     step_model = torch.compile(model) if compiled else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=1e-5)
+    optimizer = make_adam(model.parameters(), lr=3e-4, weight_decay=1e-5)  # as the trainer makes it
     generator = torch.Generator().manual_seed(0)
     batches = [[t.to(where) for t in random_batch(config, batch, generator)] for _ in range(min(warmup + steps, 4))]
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")

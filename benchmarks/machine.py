@@ -62,13 +62,17 @@ def environment() -> dict:
 
 
 def cpu_peak_gflops(precision: str, cpu: dict | None = None) -> float | None:
-    """Theoretical peak GFLOP/s of this CPU at ``precision`` (fp32 or bf16); None when the clock is unknown."""
+    """Theoretical peak GFLOP/s at ``precision`` (fp32 or bf16) of the cores torch's threads run on.
+
+    None when the clock is unknown. With fewer torch threads than cores, only the cores in use count.
+    """
     cpu = cpu or cpu_description()
     if not cpu["mhz"]:
         return None
     fp32_per_cycle = 64 if cpu["avx512"] else 32
     per_cycle = fp32_per_cycle * 2 if precision == "bf16" and cpu["bf16"] else fp32_per_cycle
-    return cpu["cores"] * per_cycle * cpu["mhz"] / 1000
+    cores = min(cpu["cores"], torch.get_num_threads())
+    return cores * per_cycle * cpu["mhz"] / 1000
 
 
 def measured_matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
@@ -106,7 +110,7 @@ def print_table(title: str, rows: list[dict], columns: list[tuple[str, str]]) ->
         table.add_column(header, justify="right")
     for row in rows:
         table.add_row(*(_format(row.get(key)) for _, key in columns))
-    Console().print(table)
+    Console(width=160).print(table)  # wide enough for every column when stdout is a file
 
 
 def _format(value) -> str:

@@ -60,6 +60,22 @@ class RunResult:
     stopped_early: bool
 
 
+def make_adam(parameters, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam with torch's fused implementation where this torch has it for the parameters' device.
+
+    Same update rule, one pass over the parameters instead of several: on the CPU about 10x faster a step for the
+    paper model's 59 million parameters (docs/performance.md). Older torch builds fall back to the default.
+
+    >>> make_adam(torch.nn.Linear(2, 2).parameters(), lr=1e-3, weight_decay=0.0).defaults["lr"]
+    0.001
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # torch < 2.4 fuses Adam on CUDA only
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+
+
 def lr_factor(step: int, config: TrainConfig, max_steps: int) -> float:
     """Multiplier of the base learning rate at ``step``: linear warmup, then the chosen schedule."""
     if step < config.warmup_steps:
@@ -127,7 +143,7 @@ class Trainer:
         self.model = FiLMVQA(self.model_config).to(self.device)
         if config.sync_batchnorm and self.context.distributed:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = make_adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.loader, self.sampler = make_loader(
             self.train_set,
             config.batch_size,
