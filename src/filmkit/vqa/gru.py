@@ -42,11 +42,12 @@ class _PackedGRUFinalState(torch.autograd.Function):
                 recurrent = torch.mm(h_prev.to(weight_hh.dtype), weight_hh.t()).to(projected.dtype) + bias_hh
                 r_pre, z_pre, n_pre = projected[rows].chunk(3, dim=1)
                 hr, hz, hn = recurrent.chunk(3, dim=1)
-                r, z = torch.sigmoid(r_pre + hr), torch.sigmoid(z_pre + hz)
-                n = torch.tanh(n_pre + r * hn)
-                gates[rows] = torch.cat((r, z, n), dim=1)
+                r, z, n = gates[rows].chunk(3, dim=1)  # views: the gates are written in place, not copied
+                torch.sigmoid(r_pre + hr, out=r)
+                torch.sigmoid(z_pre + hz, out=z)
+                torch.tanh(n_pre + r * hn, out=n)
                 recurrent_n[rows] = hn
-                h[:size] = n + z * (h_prev - n)  # (1 - z) * n + z * h
+                torch.addcmul(n, z, h_prev - n, out=h[:size])  # (1 - z) * n + z * h
                 offset += size
         ctx.batch_sizes = batch_sizes
         ctx.save_for_backward(weight_hh, previous, gates, recurrent_n)
@@ -68,8 +69,10 @@ class _PackedGRUFinalState(torch.autograd.Function):
                 d_z = d * (previous[rows] - n) * z * (1 - z)
                 d_n = d * (1 - z) * (1 - n * n)
                 d_r = d_n * recurrent_n[rows] * r * (1 - r)
-                grad_projected[rows] = torch.cat((d_r, d_z, d_n), dim=1)
-                grad_recurrent[rows] = torch.cat((d_r, d_z, d_n * r), dim=1)
+                for block, values in zip(grad_projected[rows].chunk(3, dim=1), (d_r, d_z, d_n), strict=True):
+                    block.copy_(values)
+                for block, values in zip(grad_recurrent[rows].chunk(3, dim=1), (d_r, d_z, d_n * r), strict=True):
+                    block.copy_(values)
                 through_weights = grad_recurrent[rows].to(weight_hh.dtype) @ weight_hh
                 grad_h[:size] = d * z + through_weights.to(gates.dtype)
             grad_weight = grad_recurrent.to(weight_hh.dtype).t() @ previous.to(weight_hh.dtype)
