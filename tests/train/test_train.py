@@ -38,8 +38,9 @@ def test_refuses_to_overwrite_a_run(cache, tmp_path):
     Trainer(tiny_config(max_steps=2), cache, tmp_path / "run", overwrite=True).run()
 
 
-def _run_and_die(cache, run_dir, kill_at):
+def _run_and_die(cache, run_dir, kill_at, threads):
     """In a child process: train, and SIGKILL ourselves as batch ``kill_at`` arrives (mid-run, no cleanup)."""
+    torch.set_num_threads(threads)  # as many as the parent: thread counts change float summation order
     seen = []
 
     def on_batch(batch):
@@ -54,7 +55,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(cache, tmp_path):
     uninterrupted = Trainer(tiny_config(), cache, tmp_path / "straight")
     uninterrupted.run()
 
-    child = multiprocessing.get_context("spawn").Process(target=_run_and_die, args=(cache, tmp_path / "killed", 8))
+    arguments = (cache, tmp_path / "killed", 8, torch.get_num_threads())
+    child = multiprocessing.get_context("spawn").Process(target=_run_and_die, args=arguments)
     child.start()
     child.join(timeout=120)
     assert child.exitcode == -signal.SIGKILL
