@@ -143,7 +143,9 @@ def train_ppo_command(
     env: str = typer.Option(..., "--env", help="BabyAI level, e.g. BabyAI-GoToRedBallGrey-v0."),
     out: Path = typer.Option(..., "--out", help="Checkpoint to write (rewritten every 10 updates)."),
     frames: int = typer.Option(1_000_000, help="Environment steps to train for at most."),
-    target: float | None = typer.Option(None, help="Stop once a greedy evaluation reaches this success, e.g. 0.99."),
+    target: float | None = typer.Option(
+        None, help="Stop once an evaluation (sampled actions) reaches this success, e.g. 0.99."
+    ),
     conditioning: str = typer.Option("film", help="film or concat (the baseline)."),
     goal: str = typer.Option("text", help="text (mission words) or vector (structured goal vector)."),
     memory: bool = typer.Option(True, help="GRU memory (trained one step back in time)."),
@@ -177,7 +179,7 @@ def train_ppo_command(
                 f"{report['frames_per_s']:.0f} frames/s"
             )
             if report["update"] % 10 == 0 or "eval_success_rate" in report:
-                evaluated = f", greedy eval {report['eval_success_rate']:.1%}" if "eval_success_rate" in report else ""
+                evaluated = f", eval {report['eval_success_rate']:.1%}" if "eval_success_rate" in report else ""
                 bar.console.print(f"{report['frames']} frames: {info}{evaluated}")
             bar.update(task, completed=report["frames"], info=info)
 
@@ -187,7 +189,7 @@ def train_ppo_command(
             fail(str(error))
     last = result.history[-1]
     outcome = (
-        f"greedy success {result.final_eval['success_rate']:.1%} on {settings.eval_episodes} episodes"
+        f"success {result.final_eval['success_rate']:.1%} on {settings.eval_episodes} evaluation episodes"
         if result.final_eval
         else f"target not reached (training success {last['success_rate']:.1%})"
     )
@@ -203,7 +205,9 @@ def eval_command(
     env: str | None = typer.Option(None, "--env", help="Level to evaluate on (default: the one it was trained on)."),
     episodes: int = typer.Option(512, help="Evaluation episodes."),
     seed: int = typer.Option(1_000_000_000, help="Seed of the first episode (demos use seeds from 0)."),
-    greedy: bool = typer.Option(True, help="Take the most likely action (--no-greedy samples)."),
+    greedy: bool = typer.Option(
+        True, help="Take the most likely action; --no-greedy samples (fairer for policies without memory)."
+    ),
     video: Path | None = typer.Option(None, "--video", help="Also write a GIF of a few episodes here."),
     video_episodes: int = typer.Option(3, help="Episodes in the GIF."),
     force: bool = typer.Option(False, "--force", help="Overwrite --video if it exists."),

@@ -77,8 +77,9 @@ def train_ppo(
 ) -> PPOResult:
     """Train a fresh policy with PPO on ``env_id``; ``checkpoint`` is rewritten (atomically) every 10 updates.
 
-    With ``target_success``, a greedy evaluation runs whenever the windowed training success reaches it, and
-    training stops when the evaluation agrees; ``result.episodes`` are the training episodes used until then.
+    With ``target_success``, an evaluation (sampling actions, on unseen seeds) runs whenever the windowed training
+    success reaches it, and training stops when the evaluation agrees; ``result.episodes`` counts the training
+    episodes used until then.
     """
     vocab = vocab or Vocab.babyai()
     torch.manual_seed(settings.seed)
@@ -152,7 +153,8 @@ def train_ppo(
         result.history.append(report)
         reached = settings.target_success is not None and len(recent) == recent.maxlen
         if reached and success >= settings.target_success:
-            evaluation = evaluate(policy, vocab, env_id, settings.eval_episodes)
+            # Sampled actions, as in training: a memoryless policy acting greedily can turn in place forever.
+            evaluation = evaluate(policy, vocab, env_id, settings.eval_episodes, greedy=False)
             report["eval_success_rate"] = evaluation.success_rate
             if evaluation.success_rate >= settings.target_success:
                 result.final_eval = vars(evaluation)
