@@ -65,10 +65,10 @@ def test_episodes_match_step_by_step_acting():
     torch.testing.assert_close(together, torch.cat(one_by_one), rtol=1e-4, atol=1e-5)
 
 
-def test_film_and_concat_are_of_similar_size():
+def test_film_and_concat_are_of_the_same_size():
     film = Policy(PolicyConfig(conditioning="film", vocab_size=35)).num_parameters()
     concat = Policy(PolicyConfig(conditioning="concat", vocab_size=35)).num_parameters()
-    assert 0.8 < concat / film < 1.25
+    assert abs(concat / film - 1) < 0.02
 
 
 def test_bad_configs_name_the_value():

@@ -2,9 +2,10 @@
 
 The network (after BabyAI 1.1, narrower for CPUs): each grid cell's (object, colour, state) triple is a bag of three
 learned embeddings; residual conv blocks are conditioned on the goal, either by FiLM (the goal predicts a per-channel
-gamma and beta after the block's second conv, through ``filmkit.film``) or, for the baseline, by concatenating the
-goal embedding to every cell at the block's input. A max-pool over the grid, an optional GRU memory, then actor and
-critic heads. The goal is the mission text (word embeddings + GRU) or a goal vector (``envs.goal_vector``).
+gamma and beta after the block's second conv, through ``filmkit.film``) or, for the baseline, by concatenating a
+projection of the goal to every cell at the block's input (the two have the same size within 2%). A max-pool over the
+grid, an optional GRU memory, then actor and critic heads. The goal is the mission text (word embeddings + GRU) or a
+goal vector (``envs.goal_vector``).
 
 >>> policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=True))
 >>> images = torch.zeros(4, 7, 7, 3, dtype=torch.uint8)
@@ -81,7 +82,11 @@ class ConditionedBlock(nn.Module):
     def __init__(self, channels: int, goal_hidden: int, conditioning: str):
         super().__init__()
         self.conditioning = conditioning
-        extra = goal_hidden if conditioning == "concat" else 0
+        extra = 0
+        if conditioning == "concat":
+            # A quarter-width projection of the goal per block keeps the baseline the size of the FiLM policy.
+            extra = max(1, goal_hidden // 4)
+            self.project = nn.Linear(goal_hidden, extra)
         self.conv1 = nn.Conv2d(channels + extra, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.film = FiLM()
@@ -89,7 +94,8 @@ class ConditionedBlock(nn.Module):
     def forward(self, x: torch.Tensor, goal: torch.Tensor, gamma_beta: torch.Tensor | None) -> torch.Tensor:
         inputs = x
         if self.conditioning == "concat":
-            inputs = torch.cat([x, goal[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+            tiled = self.project(goal)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+            inputs = torch.cat([x, tiled], dim=1)
         out = self.conv2(torch.relu(self.conv1(inputs)))
         if gamma_beta is not None:
             out = self.film(out, gamma_beta[:, 0], gamma_beta[:, 1])
