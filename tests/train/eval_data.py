@@ -127,8 +127,12 @@ def oracle_answer(record: dict, vocab: Vocab) -> str:
     return vocab.answer_tokens[4 + (record["image_index"] + len(tokenize(record["question"]))) % real_answers]
 
 
-def trained_tiny_model(vocab: Vocab, cache: Path, steps: int = 40) -> FiLMVQA:
-    """A tiny model fitted for a few full-batch steps on the train split: its answers vary with the question."""
+def trained_tiny_model(vocab: Vocab, cache: Path, steps: int = 20) -> FiLMVQA:
+    """A tiny model fitted for a few full-batch steps on the train split: its answers vary with the question.
+
+    Twenty steps: at this learning rate, longer runs collapse onto one or two answers (40 steps did after a
+    change in the GRU's float rounding), and the tests need a model whose answers differ.
+    """
     model = tiny_model(vocab).train()
     split = CachedSplit(cache, "train", vocab)
     batch = split[list(range(len(split)))]
