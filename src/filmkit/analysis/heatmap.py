@@ -46,3 +46,32 @@ def overlay_heatmap(
     with atomic_output(path, "wb") as handle:
         Image.fromarray(np.round(blended).astype(np.uint8)).save(handle, format="PNG")
     return Path(path)
+
+
+def heatmap_examples(model, split, indices, out_dir: str | os.PathLike, prefix: str = "example") -> list[dict]:
+    """Ask ``model`` the questions of ``split`` at ``indices`` about their images; write each heatmap overlay.
+
+    Returns one record per question: ``question``, ``truth`` (None without an answer), ``answer``,
+    ``confidence`` and ``picture`` (the PNG, ``out_dir/{prefix}-{n}.png``).
+    """
+    from filmkit.data.cache import open_image_array, read_rows
+    from filmkit.train.ask import ask
+
+    images = open_image_array(split.arrays)
+    vocab = split.vocab
+    records = []
+    for number, index in enumerate(indices):
+        pixels = read_rows(images, split.arrays.image_rows[[index]])[0].transpose(1, 2, 0)
+        question = vocab.decode_question(split.arrays.questions[index].tolist()) + "?"
+        found = ask(model, vocab, pixels, question)
+        answer_id = int(split.arrays.answers[index])
+        records.append(
+            {
+                "question": question,
+                "truth": vocab.answer_tokens[answer_id] if answer_id >= 0 else None,
+                "answer": found.answer,
+                "confidence": found.top[0][1],
+                "picture": overlay_heatmap(pixels, found.heatmap, Path(out_dir) / f"{prefix}-{number}.png"),
+            }
+        )
+    return records

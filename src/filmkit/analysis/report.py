@@ -12,11 +12,9 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from filmkit.analysis.heatmap import overlay_heatmap  # noqa: E402
+from filmkit.analysis.heatmap import heatmap_examples  # noqa: E402
 from filmkit.atomic import atomic_output  # noqa: E402
-from filmkit.data.cache import open_image_array, read_rows  # noqa: E402
 from filmkit.data.dataset import CachedSplit  # noqa: E402
-from filmkit.train.ask import ask  # noqa: E402
 from filmkit.train.evaluate import EvalResult  # noqa: E402
 
 
@@ -67,21 +65,14 @@ def plot_learning_curves(metrics_path: Path, out_path: Path) -> Path:
 def example_rows(inputs: ReportInputs, count: int, out_dir: Path) -> list[str]:
     """Markdown rows for ``count`` validation questions: image with heatmap, question, answer, prediction."""
     split = inputs.val_set
-    vocab = split.vocab
-    images = open_image_array(split.arrays)
-    rng = np.random.default_rng(0)
     labelled = np.flatnonzero(split.arrays.answers >= 0)
+    chosen = np.random.default_rng(0).choice(labelled, size=min(count, len(labelled)), replace=False)
     rows = []
-    for number, index in enumerate(rng.choice(labelled, size=min(count, len(labelled)), replace=False)):
-        pixels = read_rows(images, split.arrays.image_rows[[index]])[0].transpose(1, 2, 0)
-        question = vocab.decode_question(split.arrays.questions[index].tolist()) + "?"
-        found = ask(inputs.model, vocab, pixels, question)
-        truth = vocab.answer_tokens[int(split.arrays.answers[index])]
-        picture = overlay_heatmap(pixels, found.heatmap, out_dir / f"example-{number}.png")
-        mark = "yes" if found.answer == truth else "no"
+    for record in heatmap_examples(inputs.model, split, chosen, out_dir):
+        mark = "yes" if record["answer"] == record["truth"] else "no"
         rows.append(
-            f"| ![]({picture.relative_to(inputs.run_dir)}) | {question} | {truth} | {found.answer} "
-            f"({found.top[0][1]:.0%}) | {mark} |"
+            f"| ![]({record['picture'].relative_to(inputs.run_dir)}) | {record['question']} | {record['truth']} "
+            f"| {record['answer']} ({record['confidence']:.0%}) | {mark} |"
         )
     return rows
 

@@ -3,6 +3,7 @@
 Each module below registers its subcommands on the shared `app` when imported.
 """
 
+from filmkit.cli import analyze as _analyze  # noqa: F401
 from filmkit.cli import demo as _demo  # noqa: F401
 from filmkit.cli import evaluate as _evaluate  # noqa: F401
 from filmkit.cli import generate as _generate  # noqa: F401

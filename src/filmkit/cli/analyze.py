@@ -1,0 +1,60 @@
+"""`filmkit analyze`: what a FiLM model's gammas and betas do (statistics, t-SNE, ablations, heatmaps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from filmkit.cli.app import app
+from filmkit.cli.common import StepBars, fail, progress_bars
+
+
+@app.command("analyze")
+def analyze_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A FiLM checkpoint (.pt) written by training."),
+    data: Path = typer.Option(..., "--data", help="A cache, or a dataset folder (cached on first use)."),
+    split: str = typer.Option("val", "--split", help="The split to analyse; its train split gives the means."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: analysis-SPLIT by the checkpoint)."),
+    max_questions: int = typer.Option(5000, "--max-questions", min=10, help="Questions whose parameters are read."),
+    ablation_questions: int = typer.Option(5000, "--ablation-questions", min=1, help="Questions scored per ablation."),
+    noise: float = typer.Option(1.0, "--noise", min=0.0, help="Noise of the noise ablations, in parameter spreads."),
+    examples: int = typer.Option(6, "--examples", min=0, help="Heatmaps of questions about one object."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier analysis in --out."),
+    cache: Path | None = typer.Option(None, "--cache", help="Where to cache a dataset folder."),
+) -> None:
+    """FiLM statistics, t-SNE by final function, test-time ablations and max-pool heatmaps; PNG + JSON + Markdown."""
+    from filmkit.analysis.analyze import AnalysisOptions, analyze
+    from filmkit.train.evaluate import open_split
+    from filmkit.vqa import load_checkpoint
+
+    out = out or checkpoint.parent / f"analysis-{split}"
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        fail(f"{out} already holds files; pass --overwrite to replace them, or choose another --out")
+    options = AnalysisOptions(
+        max_questions=max_questions,
+        ablation_questions=ablation_questions,
+        noise_std=noise,
+        tsne_questions=min(2000, max_questions),
+        examples=examples,
+    )
+    with progress_bars() as bar:
+        bars = StepBars(bar)
+
+        def preprocess_progress(name: str, stage: str, done: int, total: int) -> None:
+            bars.update(f"caching {name} {stage}", done, total)
+
+        try:
+            loaded = load_checkpoint(checkpoint)
+            if loaded.model.generator is None:
+                fail(f"{checkpoint}: this model has no FiLM generator (FiLM removed from every block)")
+            opened = {
+                name: open_split(loaded, data, name, cache_dir=cache, progress=preprocess_progress)
+                for name in dict.fromkeys(("train", split))
+            }
+            summary = analyze(loaded.model, opened["train"], opened[split], out, options, bar.console.print)
+        except (ValueError, OSError) as error:
+            fail(str(error))
+    ablations = summary["ablations"]
+    typer.echo("accuracy: " + ", ".join(f"{name} {100 * value:.1f}%" for name, value in ablations.items()))
+    typer.echo(f"wrote {out / 'analysis.md'} with its figures and JSON")
