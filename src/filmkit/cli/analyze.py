@@ -40,16 +40,12 @@ def analyze_command(
     )
     with progress_bars() as bar:
         bars = StepBars(bar)
-
-        def preprocess_progress(name: str, stage: str, done: int, total: int) -> None:
-            bars.update(f"caching {name} {stage}", done, total)
-
         try:
             loaded = load_checkpoint(checkpoint)
             if loaded.model.generator is None:
                 fail(f"{checkpoint}: this model has no FiLM generator (FiLM removed from every block)")
             opened = {
-                name: open_split(loaded, data, name, cache_dir=cache, progress=preprocess_progress)
+                name: open_split(loaded, data, name, cache_dir=cache, progress=bars.caching)
                 for name in dict.fromkeys(("train", split))
             }
             summary = analyze(loaded.model, opened["train"], opened[split], out, options, bar.console.print)

@@ -60,3 +60,7 @@ class StepBars:
         if name not in self.tasks:
             self.tasks[name] = self.display.add_task(name, total=total, info=info)
         self.display.update(self.tasks[name], completed=done, total=total, info=info)
+
+    def caching(self, split: str, stage: str, done: int, total: int) -> None:
+        """Progress of caching a dataset folder on first use (the ``progress`` callback of ``open_split``)."""
+        self.update(f"caching {split} {stage}", done, total)

@@ -71,13 +71,9 @@ def eval_command(
         fail(str(error))
     with progress_bars() as bar:
         bars = StepBars(bar)
-
-        def preprocess_progress(name: str, stage: str, done: int, total: int) -> None:
-            bars.update(f"caching {name} {stage}", done, total)
-
         try:
             loaded = load_checkpoint(checkpoint)
-            questions = open_split(loaded, data, split, cache_dir=cache, workers=workers, progress=preprocess_progress)
+            questions = open_split(loaded, data, split, cache_dir=cache, workers=workers, progress=bars.caching)
             task = bar.add_task(f"eval {split}", total=len(questions), info="")
             result = evaluate(
                 loaded.model.to(device),
