@@ -2,7 +2,8 @@
 
 Writes ``film-statistics.json`` and ``histograms.png`` (gamma and beta over the split), ``tsne-block-K.png`` for
 the first and last block, ``ablations.json`` (test-time ablations against training-set FiLM parameters),
-``heatmaps/`` (max-pool locations for questions about one object) and ``analysis.md`` tying them together.
+``heatmaps/`` (max-pool locations for questions about one object), with ``arithmetic`` also ``arithmetic.json``
+(CoGenT's zero-shot FiLM-parameter arithmetic), and ``analysis.md`` tying them together.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from filmkit.analysis.arithmetic import arithmetic_accuracies
 from filmkit.analysis.film_params import (
     NEAR_ZERO,
     ablation_accuracies,
@@ -37,6 +39,7 @@ class AnalysisOptions:
     noise_std: float = 1.0  # the noise ablations' noise, in units of the parameter's spread
     tsne_questions: int = 2000
     examples: int = 6  # heatmap examples of questions about one object
+    arithmetic: bool = False  # CoGenT: FiLM-parameter arithmetic on the split's condition-B questions
     seed: int = 0
 
 
@@ -99,6 +102,10 @@ def analyze(
     on_stage("heatmaps for questions about one object")
     examples = heatmap_examples(model, split, object_question_indices(split, options.examples), out / "heatmaps")
     summary = {"statistics": statistics, "ablations": ablations, "tsne": tsne_files, "examples": examples}
+    if options.arithmetic:
+        on_stage("FiLM-parameter arithmetic for colour-shape pairs unseen in condition A")
+        summary["arithmetic"] = arithmetic_accuracies(model, split)
+        _write_json(out / "arithmetic.json", summary["arithmetic"])
     write_markdown(out / "analysis.md", summary, out)
     return summary
 
@@ -120,6 +127,12 @@ def write_markdown(path: Path, summary: dict, out: Path) -> None:
     lines += ["", f"Near 0 means |gamma| < {NEAR_ZERO}: the feature map is all but switched off.", ""]
     lines += ["![histograms](histograms.png)", "", "## Test-time ablations", "", "| change | accuracy |", "|---|---:|"]
     lines += [f"| {name} | {100 * value:.1f}% |" for name, value in summary["ablations"].items()]
+    if "arithmetic" in summary:
+        found = summary["arithmetic"]
+        lines += ["", "## FiLM-parameter arithmetic (CoGenT)", ""]
+        lines += [f"On the {found['questions']:,} questions naming a colour-shape pair condition A never shows: "
+                  f"{100 * found['before']:.1f}% with the model's own FiLM parameters, {100 * found['after']:.1f}% "
+                  "with params(colour sphere) + params(donor colour shape) - params(donor colour sphere)."]  # fmt: skip
     lines += ["", "## t-SNE of the FiLM parameters", ""] + [f"![{name}]({name})" for name in summary["tsne"]]
     lines += ["", "## Where the classifier's max-pool fires", ""]
     lines += ["| image | question | answer | model |", "|---|---|---|---|"]

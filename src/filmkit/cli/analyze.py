@@ -14,12 +14,18 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 def analyze_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A FiLM checkpoint (.pt) written by training."),
     data: Path = typer.Option(..., "--data", help="A cache, or a dataset folder (cached on first use)."),
-    split: str = typer.Option("val", "--split", help="The split to analyse; its train split gives the means."),
+    split: str = typer.Option("val", "--split", help="The split to analyse."),
+    train_split: str = typer.Option(
+        "train", "--train-split", help="The split behind the ablations' means and spreads (CoGenT: trainA)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: analysis-SPLIT by the checkpoint)."),
     max_questions: int = typer.Option(5000, "--max-questions", min=10, help="Questions whose parameters are read."),
     ablation_questions: int = typer.Option(5000, "--ablation-questions", min=1, help="Questions scored per ablation."),
     noise: float = typer.Option(1.0, "--noise", min=0.0, help="Noise of the noise ablations, in parameter spreads."),
     examples: int = typer.Option(6, "--examples", min=0, help="Heatmaps of questions about one object."),
+    arithmetic: bool = typer.Option(
+        False, "--arithmetic", help="CoGenT: FiLM-parameter arithmetic on condition-B questions (use --split valB)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier analysis in --out."),
     cache: Path | None = typer.Option(None, "--cache", help="Where to cache a dataset folder."),
 ) -> None:
@@ -37,6 +43,7 @@ def analyze_command(
         noise_std=noise,
         tsne_questions=min(2000, max_questions),
         examples=examples,
+        arithmetic=arithmetic,
     )
     with progress_bars() as bar:
         bars = StepBars(bar)
@@ -46,11 +53,16 @@ def analyze_command(
                 fail(f"{checkpoint}: this model has no FiLM generator (FiLM removed from every block)")
             opened = {
                 name: open_split(loaded, data, name, cache_dir=cache, progress=bars.caching)
-                for name in dict.fromkeys(("train", split))
+                for name in dict.fromkeys((train_split, split))
             }
-            summary = analyze(loaded.model, opened["train"], opened[split], out, options, bar.console.print)
+            summary = analyze(loaded.model, opened[train_split], opened[split], out, options, bar.console.print)
         except (ValueError, OSError) as error:
             fail(str(error))
     ablations = summary["ablations"]
     typer.echo("accuracy: " + ", ".join(f"{name} {100 * value:.1f}%" for name, value in ablations.items()))
+    if "arithmetic" in summary:
+        found = summary["arithmetic"]
+        typer.echo(
+            f"arithmetic on {found['questions']} questions: {100 * found['before']:.1f}% -> {100 * found['after']:.1f}%"
+        )
     typer.echo(f"wrote {out / 'analysis.md'} with its figures and JSON")
