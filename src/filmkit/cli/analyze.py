@@ -49,6 +49,8 @@ def analyze_command(
         bars = StepBars(bar)
         try:
             loaded = load_checkpoint(checkpoint)
+            if not hasattr(loaded.model, "film_params"):
+                fail(f"{checkpoint}: holds a baseline, not a FiLM model; there are no FiLM parameters to analyse")
             if loaded.model.generator is None:
                 fail(f"{checkpoint}: this model has no FiLM generator (FiLM removed from every block)")
             opened = {

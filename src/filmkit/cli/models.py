@@ -6,6 +6,7 @@ from rich.table import Table
 
 from filmkit.cli.app import app
 from filmkit.vqa import PRESETS, FiLMVQA, build_config, count_parameters
+from filmkit.vqa.baselines import BASELINES, baseline_config, build_model
 
 
 @app.command()
@@ -13,7 +14,7 @@ def models(
     vocab_size: int = typer.Option(93, help="Question vocabulary size (CLEVR: 93)."),
     num_answers: int = typer.Option(32, help="Answer vocabulary size (CLEVR: 28 answers + 4 special tokens)."),
 ) -> None:
-    """List the model presets with their input and parameter counts."""
+    """List the model presets with their input and parameter counts, and the baselines' sizes."""
     table = Table(title=f"FiLM presets (vocab {vocab_size}, {num_answers} answers)")
     for column in ("preset", "input", "generator params", "network params", "total params"):
         table.add_column(column, justify="right" if "params" in column else "left")
@@ -22,4 +23,16 @@ def models(
         counts = count_parameters(FiLMVQA(config))
         shape = f"{config.in_channels}x{config.image_height}x{config.image_width} {config.input_kind}"
         table.add_row(name, shape, f"{counts['generator']:,}", f"{counts['network']:,}", f"{counts['total']:,}")
-    Console().print(table)
+    baselines = Table(title="Baselines (filmkit train --model NAME), total params on each preset")
+    baselines.add_column("baseline")
+    for name in PRESETS:
+        baselines.add_column(name, justify="right")
+    for architecture in BASELINES:
+        counts = []
+        for preset in PRESETS:
+            config = baseline_config(architecture, preset, vocab_size=vocab_size, num_answers=num_answers)
+            counts.append(f"{sum(p.numel() for p in build_model(config).parameters()):,}")
+        baselines.add_row(architecture, *counts)
+    console = Console()
+    console.print(table)
+    console.print(baselines)

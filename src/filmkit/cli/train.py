@@ -14,7 +14,9 @@ from filmkit.cli.common import fail, progress_bars
 def train_command(
     data: Path | None = typer.Option(None, "--data", help="A cache, or a dataset folder (preprocessed first)."),
     out: Path | None = typer.Option(None, "--out", help="Run directory for checkpoints, metrics and config."),
-    model: str = typer.Option("film", help="Model to train: film."),
+    model: str | None = typer.Option(
+        None, help="Model to train: film (default), or a baseline: lstm, cnn-lstm, cnn-lstm-sa, cnn-lstm-rn."
+    ),
     preset: str | None = typer.Option(None, help="Model preset: cpu, paper or paper-pixels (default cpu)."),
     config: Path | None = typer.Option(None, "--config", help="YAML file of training settings."),
     settings: list[str] = typer.Option(None, "--set", help="key=value override, e.g. lr=1e-3 or model.num_blocks=6."),
@@ -24,14 +26,12 @@ def train_command(
     resume: Path | None = typer.Option(None, help="Continue the run in this directory from its last checkpoint."),
     overwrite: bool = typer.Option(False, help="Start again in a run directory that already holds a run."),
 ) -> None:
-    """Train FiLM (paper defaults: Adam 3e-4, weight decay 1e-5, batch 64). Use torchrun for several processes."""
+    """Train FiLM or a baseline (paper defaults: Adam 3e-4, weight decay 1e-5, batch 64). torchrun for several."""
     from filmkit.train.config import load_config
     from filmkit.train.loop import Trainer
 
-    if model != "film":
-        fail(f"unknown model {model!r}; available: film")
     overrides = list(settings or [])
-    for key, value in (("preset", preset), ("device", device), ("precision", precision)):
+    for key, value in (("architecture", model), ("preset", preset), ("device", device), ("precision", precision)):
         if value is not None:
             overrides.append(f"{key}={value}")
     if compile:

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from filmkit.train.devices import PRECISIONS
+from filmkit.vqa.baselines import ARCHITECTURES, BaselineConfig, baseline_config
 from filmkit.vqa.config import PRESETS, FiLMVQAConfig, build_config
 
 SCHEDULES = ("constant", "cosine", "linear")
@@ -25,7 +26,8 @@ class TrainConfig:
     """
 
     preset: str = "cpu"
-    model: dict = field(default_factory=dict)  # overrides of FiLMVQAConfig fields on top of the preset
+    architecture: str = "film"  # or a baseline: lstm, cnn-lstm, cnn-lstm-sa, cnn-lstm-rn (filmkit.vqa.baselines)
+    model: dict = field(default_factory=dict)  # overrides of the model config's fields on top of the preset
     batch_size: int = 64  # per process when distributed
     lr: float = 3e-4
     weight_decay: float = 1e-5
@@ -64,7 +66,10 @@ class TrainConfig:
                 raise ValueError(f"{item.name} = {value!r} must be {' or '.join(t.__name__ for t in expected)}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-        known = {f.name for f in dataclasses.fields(FiLMVQAConfig)}
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture {self.architecture!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        model_class = FiLMVQAConfig if self.architecture == "film" else BaselineConfig
+        known = {f.name for f in dataclasses.fields(model_class)} - {"architecture"}
         unknown = sorted(set(self.model) - known)
         if unknown:
             raise ValueError(f"unknown model setting(s): {', '.join('model.' + name for name in unknown)}")
@@ -97,6 +102,7 @@ class TrainConfig:
 # What each setting may hold (bool is checked apart, since True is also an int).
 _SETTING_TYPES = {
     "preset": (str,),
+    "architecture": (str,),
     "model": (dict,),
     "batch_size": (int,),
     "lr": (float,),
@@ -166,13 +172,19 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     return TrainConfig.from_dict(values, source="--set")
 
 
-def preset_config(config: TrainConfig) -> FiLMVQAConfig:
-    """The preset with the user's model overrides, before the data's sizes are known (input kind, resolution)."""
-    return build_config(config.preset, **config.model)
+def preset_config(config: TrainConfig, **sizes) -> FiLMVQAConfig:
+    """The preset with the user's model overrides (then ``sizes``) for the run's architecture.
+
+    Without ``sizes``: the model as far as it is known before the data is read (input kind, resolution).
+    """
+    overrides = {**config.model, **sizes}
+    if config.architecture == "film":
+        return build_config(config.preset, **overrides)
+    return baseline_config(config.architecture, config.preset, **overrides)
 
 
 def model_config(config: TrainConfig, vocab_size: int, num_answers: int, image_shape: tuple[int, int, int]):
-    """The FiLMVQAConfig for a run: preset, the user's model overrides, then the data's sizes.
+    """The model config for a run: preset, the user's model overrides, then the data's sizes.
 
     The images' size comes from the data, so a pixel preset trains at whatever resolution the cache holds;
     an explicit ``model.image_height`` (or width, or in_channels) that disagrees with the data is an error.
@@ -188,4 +200,4 @@ def model_config(config: TrainConfig, vocab_size: int, num_answers: int, image_s
     for key, value in data_sizes.items():
         if key in config.model and config.model[key] != value:
             raise ValueError(f"model.{key} = {config.model[key]} but the data has {value}")
-    return build_config(config.preset, **{**config.model, **data_sizes})
+    return preset_config(config, **data_sizes)

@@ -27,7 +27,8 @@ from filmkit.train.augment import random_shift
 from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
-from filmkit.vqa import FiLMVQA, save_checkpoint
+from filmkit.vqa import save_checkpoint
+from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
 
 LAST, BEST = "last.pt", "best.pt"
@@ -140,7 +141,7 @@ class Trainer:
             len(self.vocab.answer_token_to_idx),
             self.train_set.image_shape,
         )
-        self.model = FiLMVQA(self.model_config).to(self.device)
+        self.model = build_model(self.model_config).to(self.device)
         if config.sync_batchnorm and self.context.distributed:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = make_adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -248,7 +249,7 @@ class Trainer:
     def _metadata(self, val_accuracy: float | None) -> dict:
         manifest = read_manifest(self.cache) or {}
         return {
-            "kind": "film",
+            "kind": self.config.architecture,
             "image_kind": manifest.get("image_kind", "features"),
             "resolution": [self.model_config.image_width, self.model_config.image_height],
             "cache": str(self.cache.resolve()),

@@ -14,6 +14,7 @@ import torch
 
 from filmkit import __version__
 from filmkit.atomic import atomic_output
+from filmkit.vqa.baselines import BaselineConfig, build_model
 from filmkit.vqa.config import FiLMVQAConfig
 from filmkit.vqa.model import FiLMVQA
 
@@ -29,7 +30,7 @@ class CheckpointError(ValueError):
 class Checkpoint:
     """What a checkpoint holds once loaded."""
 
-    model: FiLMVQA
+    model: FiLMVQA  # or one of the baselines (filmkit.vqa.baselines)
     vocab: dict | None = None
     metadata: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -124,8 +125,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Rebuild the model of a checkpoint written by :func:`save_checkpoint`, in eval mode."""
     payload = read_checkpoint_file(path, map_location)
     try:
-        config = FiLMVQAConfig.from_dict(payload["config"])
-        model = FiLMVQA(config)
+        config_class = BaselineConfig if "architecture" in payload["config"] else FiLMVQAConfig
+        model = build_model(config_class.from_dict(payload["config"]))
         model.load_state_dict(payload["state_dict"])
     except (ValueError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: config and weights do not form a model: {error}") from None

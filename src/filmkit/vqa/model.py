@@ -11,7 +11,52 @@ from filmkit.vqa.encoder import NULL_TOKEN, QuestionEncoder
 from filmkit.vqa.network import FiLMedNetwork
 
 
-class FiLMVQA(nn.Module):
+class InputChecks:
+    """Clear errors for images and questions a model cannot read (shared by FiLMVQA and the baselines)."""
+
+    config: FiLMVQAConfig
+
+    def check_images(self, images: torch.Tensor) -> None:
+        """Raise ValueError unless images are a float (N, C, H, W) batch of the configured size."""
+        config = self.config
+        expected = (config.in_channels, config.image_height, config.image_width)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"images must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}) for this model "
+                f"({config.input_kind}), got {tuple(images.shape)}"
+            )
+        if not images.is_floating_point():
+            raise ValueError(f"images must be a float tensor (convert uint8 pixels to [0, 1]), got {images.dtype}")
+        if images.shape[0] == 0:
+            raise ValueError("got an empty batch of images")
+
+    def check_questions(self, questions: torch.Tensor) -> None:
+        """Raise ValueError unless questions are right-padded token ids that this model can read."""
+        config = self.config
+        if questions.dim() != 2 or questions.dtype not in (torch.int64, torch.int32):
+            raise ValueError(
+                f"questions must be an integer (N, T) tensor, got {questions.dtype} {tuple(questions.shape)}"
+            )
+        if questions.shape[0] == 0:
+            raise ValueError("got an empty batch of questions")
+        low, high = int(questions.min()), int(questions.max())
+        if low < 0 or high >= config.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"question token id {bad} is outside the vocabulary (0..{config.vocab_size - 1})")
+        real = questions != NULL_TOKEN
+        lengths = real.sum(dim=1)
+        if int(lengths.min()) == 0:
+            row = int((lengths == 0).nonzero()[0])
+            raise ValueError(f"question {row} of the batch is empty (only <NULL> padding)")
+        longest = int(lengths.max())
+        if longest > config.max_question_length:
+            raise ValueError(f"a question has {longest} tokens; this model reads at most {config.max_question_length}")
+        positions = torch.arange(questions.shape[1], device=questions.device)
+        if not torch.equal(real, positions.unsqueeze(0) < lengths.unsqueeze(1)):
+            raise ValueError("questions must be right-padded: a <NULL> (0) token sits before a real token")
+
+
+class FiLMVQA(InputChecks, nn.Module):
     """Answer questions about images: ``model(images, questions) -> logits``.
 
     ``images`` is float (N, C, H, W) as the config says (features, or pixels in [0, 1]); ``questions`` is int64
@@ -97,45 +142,6 @@ class FiLMVQA(nn.Module):
         if images.shape[0] != questions.shape[0]:
             raise ValueError(f"got {images.shape[0]} images but {questions.shape[0]} questions")
         return self.answer_with_film(images, self.film_params(questions))
-
-    def check_images(self, images: torch.Tensor) -> None:
-        """Raise ValueError unless images are a float (N, C, H, W) batch of the configured size."""
-        config = self.config
-        expected = (config.in_channels, config.image_height, config.image_width)
-        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"images must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}) for this model "
-                f"({config.input_kind}), got {tuple(images.shape)}"
-            )
-        if not images.is_floating_point():
-            raise ValueError(f"images must be a float tensor (convert uint8 pixels to [0, 1]), got {images.dtype}")
-        if images.shape[0] == 0:
-            raise ValueError("got an empty batch of images")
-
-    def check_questions(self, questions: torch.Tensor) -> None:
-        """Raise ValueError unless questions are right-padded token ids that this model can read."""
-        config = self.config
-        if questions.dim() != 2 or questions.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
-                f"questions must be an integer (N, T) tensor, got {questions.dtype} {tuple(questions.shape)}"
-            )
-        if questions.shape[0] == 0:
-            raise ValueError("got an empty batch of questions")
-        low, high = int(questions.min()), int(questions.max())
-        if low < 0 or high >= config.vocab_size:
-            bad = low if low < 0 else high
-            raise ValueError(f"question token id {bad} is outside the vocabulary (0..{config.vocab_size - 1})")
-        real = questions != NULL_TOKEN
-        lengths = real.sum(dim=1)
-        if int(lengths.min()) == 0:
-            row = int((lengths == 0).nonzero()[0])
-            raise ValueError(f"question {row} of the batch is empty (only <NULL> padding)")
-        longest = int(lengths.max())
-        if longest > config.max_question_length:
-            raise ValueError(f"a question has {longest} tokens; this model reads at most {config.max_question_length}")
-        positions = torch.arange(questions.shape[1], device=questions.device)
-        if not torch.equal(real, positions.unsqueeze(0) < lengths.unsqueeze(1)):
-            raise ValueError("questions must be right-padded: a <NULL> (0) token sits before a real token")
 
 
 def init_kaiming_uniform(model: nn.Module) -> None:
