@@ -154,6 +154,7 @@ def train_ppo_command(
     steps: int = typer.Option(40, help="Steps per environment per rollout."),
     lr: float = typer.Option(5e-4, help="Adam learning rate."),
     minibatch: int = typer.Option(320, help="Steps per PPO minibatch."),
+    entropy: float = typer.Option(0.01, help="Entropy bonus coefficient (BabyAI: 0.01)."),
     seed: int = typer.Option(0, help="Seed of initialisation and episodes."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
@@ -167,7 +168,9 @@ def train_ppo_command(
     vocab = Vocab.babyai()
     try:
         config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
-        settings = PPOSettings(frames, num_envs, steps, lr, minibatch=minibatch, target_success=target, seed=seed)
+        settings = PPOSettings(
+            frames, num_envs, steps, lr, minibatch=minibatch, entropy_coef=entropy, target_success=target, seed=seed
+        )
     except ValueError as error:
         fail(str(error))
     with progress_bars() as bar:
