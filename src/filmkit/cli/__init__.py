@@ -6,6 +6,7 @@ Each module below registers its subcommands on the shared `app` when imported.
 from filmkit.cli import analyze as _analyze  # noqa: F401
 from filmkit.cli import demo as _demo  # noqa: F401
 from filmkit.cli import evaluate as _evaluate  # noqa: F401
+from filmkit.cli import finetune as _finetune  # noqa: F401
 from filmkit.cli import generate as _generate  # noqa: F401
 from filmkit.cli import models as _models  # noqa: F401
 from filmkit.cli import preprocess as _preprocess  # noqa: F401

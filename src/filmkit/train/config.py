@@ -14,6 +14,7 @@ from filmkit.vqa.config import PRESETS, FiLMVQAConfig, build_config
 
 SCHEDULES = ("constant", "cosine", "linear")
 DEVICES = ("auto", "cpu", "cuda")
+FREEZES = ("none", "visual")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class TrainConfig:
     num_workers: int = 0
     train_split: str = "train"
     val_split: str = "val"
+    init_checkpoint: str | None = None  # start from this FiLM checkpoint's model and weights (fine-tuning)
+    freeze: str = "none"  # none, or visual: only the question encoder and FiLM generator learn
 
     def __post_init__(self) -> None:
         self.validate()
@@ -73,7 +76,7 @@ class TrainConfig:
         unknown = sorted(set(self.model) - known)
         if unknown:
             raise ValueError(f"unknown model setting(s): {', '.join('model.' + name for name in unknown)}")
-        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "device": DEVICES}
+        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "device": DEVICES, "freeze": FREEZES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} = {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
@@ -128,6 +131,8 @@ _SETTING_TYPES = {
     "num_workers": (int,),
     "train_split": (str,),
     "val_split": (str,),
+    "init_checkpoint": (str, type(None)),
+    "freeze": (str,),
 }
 
 

@@ -27,7 +27,7 @@ from filmkit.train.augment import random_shift
 from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
-from filmkit.vqa import save_checkpoint
+from filmkit.vqa import load_checkpoint, save_checkpoint
 from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
 
@@ -135,13 +135,22 @@ class Trainer:
         if not self.train_set.has_answers:
             raise TrainingError(f"{self.cache}: split {config.train_split!r} lacks answers; it cannot be trained on")
         self.val_set = CachedSplit(self.cache, config.val_split, self.vocab)
-        self.model_config = model_config(
-            config,
-            len(self.vocab.question_token_to_idx),
-            len(self.vocab.answer_token_to_idx),
-            self.train_set.image_shape,
-        )
-        self.model = build_model(self.model_config).to(self.device)
+        if config.init_checkpoint:
+            model = self._initial_model(Path(config.init_checkpoint))
+            self.model_config = model.config
+        else:
+            self.model_config = model_config(
+                config,
+                len(self.vocab.question_token_to_idx),
+                len(self.vocab.answer_token_to_idx),
+                self.train_set.image_shape,
+            )
+            model = build_model(self.model_config)
+        if config.freeze == "visual":
+            if not hasattr(model, "network"):
+                raise TrainingError("freeze = 'visual' needs a FiLM model (its FiLMed network is what stays fixed)")
+            model.network.requires_grad_(False)
+        self.model = model.to(self.device)
         if config.sync_batchnorm and self.context.distributed:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = make_adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -208,6 +217,22 @@ class Trainer:
         if self.context.is_main:
             distributed.barrier(self.context)
         return cache
+
+    def _initial_model(self, path: Path):
+        """The model of ``init_checkpoint``, checked against the data it is to be trained on."""
+        model = load_checkpoint(path).model
+        found = {
+            "question vocabulary": (model.config.vocab_size, len(self.vocab.question_token_to_idx)),
+            "answers": (model.config.num_answers, len(self.vocab.answer_token_to_idx)),
+            "image shape": (
+                (model.config.in_channels, model.config.image_height, model.config.image_width),
+                self.train_set.image_shape,
+            ),
+        }
+        for what, (in_model, in_data) in found.items():
+            if in_model != in_data:
+                raise TrainingError(f"init_checkpoint {path}: its {what} is {in_model}, the data's {in_data}")
+        return model
 
     def _wrap_model(self):
         model = self.model
@@ -423,6 +448,8 @@ class Trainer:
         return patience is not None and self.validations_without_gain >= patience
 
     def _train_step(self, batch: dict) -> tuple[float, int]:
+        if self.config.freeze == "visual":
+            self.model.network.eval()  # frozen means its batch-norm statistics too (validation sets train() back)
         images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
         questions = batch["questions"].to(self.device, non_blocking=True)
         answers = batch["answers"].to(self.device, non_blocking=True)
