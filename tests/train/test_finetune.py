@@ -21,8 +21,9 @@ def world(tmp_path_factory):
     vocab = make_cache(root / "dataset", root / "cache")
     model = trained_tiny_model(vocab, root / "cache")
     checkpoint = save_tiny_checkpoint(root / "run" / "best.pt", model, vocab)
-    # The same images, questions in other words: "colour" and "Which" are new to the model.
-    shutil.copytree(root / "dataset", root / "reworded")
+    # Questions only, in other words ("colour" and "Which" are new), about the first dataset's images: the shape
+    # of the real CLEVR-Humans, whose images are CLEVR's.
+    shutil.copytree(root / "dataset" / "questions", root / "reworded" / "questions")
     for path in (root / "reworded" / "questions").glob("*.json"):
         document = json.loads(path.read_text())
         for record in document["questions"]:
@@ -49,7 +50,7 @@ def test_new_words_start_as_unk_so_the_grown_model_answers_as_before(world):
 def test_finetune_trains_the_question_side_only_and_reports_before_and_after(world):
     out = world["root"] / "humans"
     arguments = ["finetune", "--checkpoint", str(world["checkpoint"]), "--data", str(world["root"] / "reworded")]
-    arguments += ["--out", str(out), "--steps", "4", "--workers", "1"]
+    arguments += ["--images-root", str(world["root"] / "dataset"), "--out", str(out), "--steps", "4", "--workers", "1"]
     arguments += ["--set", "batch_size=4", "--set", "val_subset=4", "--set", "lr=0.01"]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output

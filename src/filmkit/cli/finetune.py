@@ -19,6 +19,11 @@ def finetune(
     min_word_count: int = typer.Option(
         2, "--min-word-count", min=1, help="New words seen this often in training join the vocabulary; rarer: <UNK>."
     ),
+    images_root: Path | None = typer.Option(
+        None, "--images-root", help="Folder holding images/<split>/ when --data has questions only (CLEVR-Humans)."
+    ),
+    train_split: str = typer.Option("train", "--train-split", help="Split of --data to fine-tune on."),
+    val_split: str = typer.Option("val", "--val-split", help="Split of --data to score before and after."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Training steps."),
     settings: list[str] = typer.Option(None, "--set", help="key=value training override, e.g. lr=1e-4."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again in an --out that already holds a run."),
@@ -39,12 +44,25 @@ def finetune(
         bars = StepBars(bar)
         try:
             prepared = prepare_finetune(
-                checkpoint, data, out, min_word_count=min_word_count, workers=workers, progress=bars.caching
+                checkpoint,
+                data,
+                out,
+                min_word_count=min_word_count,
+                train_split=train_split,
+                images_root=images_root,
+                workers=workers,
+                progress=bars.caching,
             )
             bar.console.print(f"{len(prepared.added_words)} new words: {' '.join(prepared.added_words) or '-'}")
-            val = CachedSplit(prepared.cache, "val")
+            val = CachedSplit(prepared.cache, val_split)
             before = evaluate(load_checkpoint(prepared.init_checkpoint).model, val).accuracy
-            start = TrainConfig(init_checkpoint=str(prepared.init_checkpoint), freeze="visual", max_steps=steps)
+            start = TrainConfig(
+                init_checkpoint=str(prepared.init_checkpoint),
+                freeze="visual",
+                max_steps=steps,
+                train_split=train_split,
+                val_split=val_split,
+            )
             config = apply_overrides(start, list(settings or []))
 
             def show(report) -> None:

@@ -53,12 +53,14 @@ def prepare_finetune(
     *,
     min_word_count: int = 2,
     train_split: str = "train",
+    images_root: str | Path | None = None,
     workers: int = 2,
     progress: Progress | None = None,
 ) -> FinetuneData:
     """Grow ``checkpoint``'s vocabulary from ``data_dir``'s training questions and cache ``data_dir`` with it.
 
-    ``data_dir`` is a dataset folder in the CLEVR layout (the real CLEVR-Humans, or a generated split). Writes
+    ``data_dir`` is a dataset folder in the CLEVR layout; ``images_root`` holds ``images/<split>/`` when
+    ``data_dir`` has questions only (the real CLEVR-Humans, whose images are CLEVR v1.0's). Writes
     ``out_dir/cache`` and ``out_dir/init.pt``.
 
     Example::
@@ -76,7 +78,7 @@ def prepare_finetune(
         raise ValueError(f"{checkpoint}: fine-tuning needs a FiLM checkpoint with its vocabulary")
     if model.config.input_kind != "pixels":
         raise ValueError(f"{checkpoint}: reads ResNet features; fine-tuning supports models on pixels for now")
-    sources = find_splits(data_dir)
+    sources = find_splits(data_dir, images_root)
     if train_split not in sources:
         raise ValueError(f"{data_dir}: no {train_split!r} split to fine-tune on (found {', '.join(sources)})")
     texts = [record.question for record in read_questions(sources[train_split])]
@@ -85,7 +87,15 @@ def prepare_finetune(
     vocab_file = vocab.save(out / "vocab.json")
     resolution = tuple(loaded.metadata.get("resolution") or (model.config.image_width, model.config.image_height))
     cache = out / "cache"
-    preprocess(data_dir, cache, resolution=resolution, vocab_path=vocab_file, workers=workers, progress=progress)
+    preprocess(
+        data_dir,
+        cache,
+        resolution=resolution,
+        images_root=images_root,
+        vocab_path=vocab_file,
+        workers=workers,
+        progress=progress,
+    )
     metadata = {**loaded.metadata, "finetune_from": str(checkpoint), "added_words": added}
     init = save_checkpoint(out / "init.pt", model, vocab=vocab.to_json(), metadata=metadata)
     return FinetuneData(cache=cache, init_checkpoint=init, added_words=added)
