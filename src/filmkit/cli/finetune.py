@@ -55,6 +55,8 @@ def finetune(
             )
             bar.console.print(f"{len(prepared.added_words)} new words: {' '.join(prepared.added_words) or '-'}")
             val = CachedSplit(prepared.cache, val_split)
+            if not val.has_answers:
+                fail(f"split {val_split!r} of {data} has no answers to score; choose another --val-split")
             before = evaluate(load_checkpoint(prepared.init_checkpoint).model, val).accuracy
             start = TrainConfig(
                 init_checkpoint=str(prepared.init_checkpoint),
