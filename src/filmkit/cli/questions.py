@@ -168,3 +168,26 @@ def _progress() -> Iterator:
     """One display with a bar per step ("train images", "train questions", ...), added as each step starts."""
     with progress_bars() as bar:
         yield StepBars(bar).update
+
+
+@generate_app.command("humans-like")
+def humans_like(
+    data: Path = typer.Option(..., "--data", help="A dataset folder in the CLEVR layout (generated or released)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the reworded questions (questions/ only; no images)."),
+    splits: list[str] = typer.Option(["train", "val"], "--split", help="Splits to reword (repeat the option)."),
+    rate: float = typer.Option(0.5, "--rate", min=0.0, max=1.0, help="Chance that each phrase or word is reworded."),
+    seed: int = typer.Option(0, min=0, help="Random seed: the same seed gives the same files."),
+    overwrite: bool = typer.Option(False, help="Replace reworded question files already in --out."),
+) -> None:
+    """Reword generated questions with held-out phrasings and synonyms: a synthetic CLEVR-Humans-like shift."""
+    from filmkit.clevr.reword import LABEL, write_humans_like
+
+    taken = [out / "questions" / f"CLEVR_{split}_questions.json" for split in splits]
+    if any(path.exists() for path in taken) and not overwrite:
+        fail(f"{out / 'questions'} already holds reworded questions; pass --overwrite to replace them")
+    try:
+        counts = write_humans_like(data, out, splits, seed=seed, rate=rate)
+    except (ValueError, OSError, QuestionFileError) as error:
+        fail(str(error))
+    typer.echo(f"{LABEL}: " + ", ".join(f"{count} {split}" for split, count in counts.items()) + f" -> {out}")
+    typer.echo(f"images stay in {data}: pass --images-root {data} to preprocess or finetune")
