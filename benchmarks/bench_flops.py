@@ -5,8 +5,8 @@
 FLOPs are counted with torch.utils.flop_counter over one forward + backward pass at batch 64 (a multiply-add is
 2 FLOPs). The "visual" part is the FiLMed network (stem, ResBlocks, classifier: convolutions and the classifier's
 linear layers), timed on its own with the FiLM parameters as an input that receives gradients; "whole" adds the
-question encoder and the FiLM generator. Peak FLOP/s: cores x FLOPs per cycle x clock (see machine.py), next to
-the rate of a large matrix multiply, the practical ceiling of this torch build.
+question encoder and the FiLM generator. Peak FLOP/s: cores x FLOPs per cycle x clock (see machine.py; pass the
+clock benchmarks/clock.c measures as --clock-mhz), next to the rate of a large matrix multiply.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def timed(run, steps: int, warmup: int = 2) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def measure(preset: str, precision: str, batch: int, steps: int) -> dict:
+def measure(preset: str, precision: str, batch: int, steps: int, mhz: float | None = None) -> dict:
     config = build_config(preset, vocab_size=93, num_answers=32)
     model = FiLMVQA(config).train()
     images, questions, answers = random_batch(config, batch, torch.Generator().manual_seed(0))
@@ -60,7 +60,7 @@ def measure(preset: str, precision: str, batch: int, steps: int) -> dict:
 
     visual_flops, whole_flops = counted_flops(visual_step), counted_flops(whole_step)
     visual_seconds, whole_seconds = timed(visual_step, steps), timed(whole_step, steps)
-    peak = cpu_peak_gflops(precision)
+    peak = cpu_peak_gflops(precision, mhz=mhz)
     visual_gflops = visual_flops / visual_seconds / 1e9
     return {
         "benchmark": "flops",
@@ -97,20 +97,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the ceiling's matrices (0 skips)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--clock-mhz", type=float, help="the cores' real clock (benchmarks/clock.c); default: reported")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = cpu_description()
-    ceiling = {"benchmark": "cpu_peak", **cpu}
+    ceiling = {"benchmark": "cpu_peak", **cpu, "clock_mhz_used": args.clock_mhz or cpu["mhz"]}
     for precision in args.precision:
-        ceiling[f"peak_gflops_{precision}"] = cpu_peak_gflops(precision, cpu)
+        ceiling[f"peak_gflops_{precision}"] = cpu_peak_gflops(precision, cpu, args.clock_mhz)
         if args.matmul_size:
             ceiling[f"matmul_gflops_{precision}"] = round(measured_matmul_gflops(precision, args.matmul_size), 1)
     print(json.dumps(ceiling), flush=True)
     rows = []
     for preset in args.presets:
         for precision in args.precision:
-            rows.append(measure(preset, precision, args.batch, args.steps))
+            rows.append(measure(preset, precision, args.batch, args.steps, args.clock_mhz))
             print(json.dumps(rows[-1]), flush=True)
     print_table("FLOPs per sample (forward + backward) and the rate achieved", rows, COLUMNS)
 

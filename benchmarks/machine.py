@@ -4,8 +4,9 @@ The theoretical peak is cores x FLOPs per cycle per core x clock. FLOPs per cycl
 a core with two 512-bit FMA pipes (AVX-512 on AMD Zen 5 and Intel server cores) retires 2 pipes x 16 fp32 lanes
 x 2 FLOPs (multiply and add) = 64 fp32 FLOPs per cycle; with AVX512-BF16 each lane of a bf16 dot-product
 instruction does two multiply-adds, so 128 bf16 FLOPs per cycle. AVX2-only cores get 2 x 8 x 2 = 32. The clock is
-the one /proc/cpuinfo reports; virtual machines often report the nominal clock, and a core that boosts above it
-shows up as a measured matrix-multiply rate near or above the "peak" (`measured_matmul_gflops`).
+the one /proc/cpuinfo reports unless given; virtual machines often report the nominal clock, and a core that boosts
+above it shows up as a matrix-multiply rate near or above the "peak" (`measured_matmul_gflops`). benchmarks/clock.c
+measures the real one.
 """
 
 from __future__ import annotations
@@ -61,18 +62,20 @@ def environment() -> dict:
     }
 
 
-def cpu_peak_gflops(precision: str, cpu: dict | None = None) -> float | None:
+def cpu_peak_gflops(precision: str, cpu: dict | None = None, mhz: float | None = None) -> float | None:
     """Theoretical peak GFLOP/s at ``precision`` (fp32 or bf16) of the cores torch's threads run on.
 
-    None when the clock is unknown. With fewer torch threads than cores, only the cores in use count.
+    ``mhz`` overrides the reported clock (measure it with benchmarks/clock.c: boosting cores run faster than a
+    virtual machine reports). None when the clock is unknown. With fewer threads than cores, only those count.
     """
     cpu = cpu or cpu_description()
-    if not cpu["mhz"]:
+    mhz = mhz or cpu["mhz"]
+    if not mhz:
         return None
     fp32_per_cycle = 64 if cpu["avx512"] else 32
     per_cycle = fp32_per_cycle * 2 if precision == "bf16" and cpu["bf16"] else fp32_per_cycle
     cores = min(cpu["cores"], torch.get_num_threads())
-    return cores * per_cycle * cpu["mhz"] / 1000
+    return cores * per_cycle * mhz / 1000
 
 
 def measured_matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
