@@ -73,15 +73,7 @@ class Baseline(InputChecks, nn.Module):
     def __init__(self, config: BaselineConfig):
         super().__init__()
         self.config = config
-        self.encoder = QuestionEncoder(
-            config.vocab_size,
-            config.embedding_dim,
-            config.rnn_hidden_dim,
-            rnn_type=config.rnn_type,
-            num_layers=config.rnn_num_layers,
-            bidirectional=config.rnn_bidirectional,
-            dropout=config.rnn_dropout,
-        )
+        self.encoder = QuestionEncoder.from_config(config)
         if self.uses_image:
             self.stem = build_stem(config, extra_channels=0)
             self.register_buffer("cell_coords", coordinate_maps(*config.feature_map_size), persistent=False)

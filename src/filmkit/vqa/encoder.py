@@ -49,6 +49,19 @@ class QuestionEncoder(nn.Module):
         )
         self.directions = 2 if bidirectional else 1
 
+    @classmethod
+    def from_config(cls, config) -> QuestionEncoder:
+        """The encoder a model config (FiLMVQAConfig or a baseline's) describes."""
+        return cls(
+            config.vocab_size,
+            config.embedding_dim,
+            config.rnn_hidden_dim,
+            rnn_type=config.rnn_type,
+            num_layers=config.rnn_num_layers,
+            bidirectional=config.rnn_bidirectional,
+            dropout=config.rnn_dropout,
+        )
+
     def uses_cpu_gru(self, embedded: torch.Tensor) -> bool:
         """Whether ``forward`` takes the CPU GRU path (1.7-2x faster training there; cuDNN's GRU elsewhere)."""
         rnn = self.rnn

@@ -77,15 +77,7 @@ class FiLMVQA(InputChecks, nn.Module):
     def __init__(self, config: FiLMVQAConfig):
         super().__init__()
         self.config = config
-        self.encoder = QuestionEncoder(
-            config.vocab_size,
-            config.embedding_dim,
-            config.rnn_hidden_dim,
-            rnn_type=config.rnn_type,
-            num_layers=config.rnn_num_layers,
-            bidirectional=config.rnn_bidirectional,
-            dropout=config.rnn_dropout,
-        )
+        self.encoder = QuestionEncoder.from_config(config)
         self.generator = (
             FiLMGenerator(
                 config.question_embedding_dim,
