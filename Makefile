@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
-# Speed measurements (about 10 minutes on 2 cores; docs/performance.md). The hour-long CLEVR-mini speedrun and the
+# Speed measurements (about 15 minutes on 2 cores; docs/performance.md). The hour-long CLEVR-mini speedrun and the
 # GPU benchmark (benchmarks/bench_gpu.py) are run on their own.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_model.py --presets cpu paper paper-pixels --precision fp32 bf16

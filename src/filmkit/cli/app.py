@@ -6,7 +6,8 @@ from filmkit import __version__
 
 app = typer.Typer(
     name="filmkit",
-    help="FiLM for visual reasoning: generate CLEVR-style data, read the CLEVR family, train and evaluate models.",
+    help="FiLM: generate CLEVR-style data, read the CLEVR family, train, evaluate and analyse models and baselines, "
+    "and train goal-conditioned policies (filmkit rl).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -25,4 +26,4 @@ def root(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """FiLM for visual reasoning."""
+    """FiLM: feature-wise linear modulation for visual reasoning and goal-conditioned control."""
