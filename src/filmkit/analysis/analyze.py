@@ -33,7 +33,7 @@ from filmkit.data.question_types import FINAL_FUNCTIONS
 
 @dataclass
 class AnalysisOptions:
-    max_questions: int = 5000  # questions of the split whose FiLM parameters are read (t-SNE uses at most 2,000)
+    max_questions: int = 5000  # questions of the split whose FiLM parameters are read (t-SNE: a subset of them)
     train_questions: int = 5000  # training questions behind the ablations' means and spreads
     ablation_questions: int = 5000  # questions of the split scored under each ablation
     noise_std: float = 1.0  # the noise ablations' noise, in units of the parameter's spread
@@ -82,7 +82,7 @@ def analyze(
     plot_film_histograms(params, out / "histograms.png")
 
     on_stage("t-SNE of the first and last block's parameters")
-    tsne_params = collect_film_params(model, split, options.tsne_questions, seed=options.seed)
+    tsne_params = params.sample(options.tsne_questions, seed=options.seed)  # t-SNE grows fast with the count
     names = function_names(tsne_params.functions)
     blocks = sorted({0, tsne_params.gammas.shape[1] - 1})
     tsne_files = []

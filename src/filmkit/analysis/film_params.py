@@ -43,6 +43,13 @@ class FiLMParams:
         """(blocks, 2, C) mean gamma and beta per block and channel, the values the ablations substitute."""
         return torch.from_numpy(np.stack((self.gammas.mean(axis=0), self.betas.mean(axis=0)), axis=1))
 
+    def sample(self, count: int, seed: int = 0) -> FiLMParams:
+        """A random ``count`` of the questions (all of them when there are no more), in their original order."""
+        if count >= len(self.gammas):
+            return self
+        rows = np.sort(np.random.default_rng(seed).choice(len(self.gammas), count, replace=False))
+        return FiLMParams(self.gammas[rows], self.betas[rows], self.functions[rows])
+
     def spreads(self) -> torch.Tensor:
         """(blocks, 2) standard deviation of gamma and of beta in each block, the scale of the ablations' noise."""
         return torch.from_numpy(np.stack((self.gammas.std(axis=(0, 2)), self.betas.std(axis=(0, 2))), axis=1))

@@ -41,7 +41,6 @@ def analyze_command(
         max_questions=max_questions,
         ablation_questions=ablation_questions,
         noise_std=noise,
-        tsne_questions=min(2000, max_questions),
         examples=examples,
         arithmetic=arithmetic,
     )
