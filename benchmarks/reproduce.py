@@ -1,15 +1,27 @@
-"""The paper's Tables 1-3 on filmkit data: every row trained for the same budget, our numbers beside the paper's.
+"""The paper's tables, analysis and transfer results on filmkit data, our numbers beside the paper's.
 
     filmkit generate dataset --preset clevr-mini --out data/clevr-mini
+    filmkit generate dataset --preset cogent-mini --out data/cogent-mini
     filmkit preprocess --data data/clevr-mini --out cache/mini64 --resolution 64x64
-    python benchmarks/reproduce.py --data cache/mini64 --minutes 15 --out runs/reproduce --doc docs/reproduction.md
+    python benchmarks/reproduce.py --data cache/mini64 --dataset data/clevr-mini --cogent data/cogent-mini
 
 Table 1: the question-only guess, the four baselines and FiLM; Table 2: FiLM's ablations (config switches of
 the model); Table 3: the number of ResBlocks. Each trained row runs `filmkit train`'s Trainer with the same recipe
-(the `cpu` preset's widths, Adam 1e-3 with warmup and cosine decay, bf16 where the CPU has it) for ``--minutes``
-of training, then its best checkpoint is scored on the full validation split. Finished rows are kept in
+(the `cpu` preset's widths, Adam 1e-3 with warmup and cosine decay, bf16 where the CPU has it) for ``--steps``
+steps of batch 64, so every model sees the same samples whatever its speed (and a busy machine changes only the
+wall-clock); then its best checkpoint is scored on the full validation split. Finished rows are kept in
 OUT/results.jsonl and skipped when the script runs again, so an interrupted reproduction continues. The Markdown
-report is rewritten after every row. ``--rows`` picks rows by name; ``--steps`` caps each run (for smoke tests).
+report is rewritten after every row; a hand-written "## Discussion" at its end is kept. ``--rows`` picks rows (and
+stages) by name.
+
+After the tables come three stages, each a row of the ledger:
+
+- ``analysis``: `filmkit analyze` of the FiLM row on the validation split; figures in docs/reproduction/.
+- ``humans-like``: the FiLM row's questions reworded (`filmkit generate humans-like`, from ``--dataset``), scored
+  before and after fine-tuning the question side for ``--finetune-steps`` with the visual network frozen.
+- ``CoGenT``: FiLM trained on condition A of ``--cogent`` (a cogent-mini dataset) with the same recipe, scored on
+  testA and testB; the zero-shot FiLM-parameter arithmetic on testB; then the whole model fine-tuned on valB
+  (the paper's "small B subset") and scored on testA and testB again.
 """
 
 from __future__ import annotations
@@ -19,13 +31,19 @@ import json
 import time
 from pathlib import Path
 
+from filmkit.analysis.analyze import AnalysisOptions, analyze
+from filmkit.analysis.arithmetic import arithmetic_accuracies
 from filmkit.analysis.baselines import question_only_accuracy
 from filmkit.atomic import atomic_output
+from filmkit.clevr.reword import write_humans_like
+from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit
+from filmkit.data.preprocess import preprocess
 from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES
 from filmkit.train.config import TrainConfig
 from filmkit.train.devices import fastest_precision, resolve_device
 from filmkit.train.evaluate import evaluate
+from filmkit.train.finetune import prepare_finetune
 from filmkit.train.loop import Trainer
 from filmkit.vqa import load_checkpoint
 
@@ -58,42 +76,110 @@ ROWS = [
     ("3", "6 ResBlocks", "film", {"num_blocks": 6}, 97.7),
     ("3", "8 ResBlocks", "film", {"num_blocks": 8}, 97.6),
 ]
+STAGES = ("analysis", "humans-like", "CoGenT")
 RECIPE = {"preset": "cpu", "batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "schedule": "cosine",
           "min_lr_ratio": 0.05, "augment_shift": 4, "val_every": 1000, "val_subset": 2000}  # fmt: skip
-SAMPLES_PER_S = 1150  # FiLM's training speed here, to size the cosine decay to the budget (other models differ)
+FINETUNE = {**RECIPE, "lr": 3e-4, "warmup_steps": 0, "schedule": "constant", "val_every": 250}
+# The paper's analysis and transfer numbers (film-paper.md): accuracy drops, shares, and before -> after.
+PAPER_ABLATION_DROP = {"beta := mean": 1.0, "gamma := mean": 65.4}
+PAPER_SHARE_NEGATIVE = {"gamma": 0.36, "beta": 0.76}
+PAPER_HUMANS = (56.6, 75.9)  # the real CLEVR-Humans, FiLM before and after fine-tuning
+PAPER_COGENT = {"trained on A": (98.3, 75.6), "fine-tuned on B": (80.8, 96.9)}  # (A, B)
+PAPER_ARITHMETIC = {"subset": (71.5, 80.7), "overall B": (75.6, 78.8)}
 
 
-def run_row(name: str, architecture: str, overrides: dict, args, out: Path) -> dict:
-    """Train one row for the budget (or score the question-only guess) and return its accuracies."""
-    cache = args.data
-    val = CachedSplit(cache, "val")
-    if architecture == "qtype":
-        return {"overall": question_only_accuracy(CachedSplit(cache, "train"), val), "categories": {}, "minutes": 0.0}
-    steps = args.steps or int(args.minutes * 60 * SAMPLES_PER_S / RECIPE["batch_size"])
-    precision = fastest_precision(resolve_device("auto"))
-    config = TrainConfig(**RECIPE, architecture=architecture, model=dict(overrides), max_steps=steps,
-                         time_limit_minutes=args.minutes, precision=precision)  # fmt: skip
-    run_dir = out / name.replace(" ", "-").replace(":=", "is").replace("+", "-")
-    started = time.perf_counter()
+def row_dir(out: Path, name: str) -> Path:
+    return out / name.replace(" ", "-").replace(":=", "is").replace("+", "-")
+
+
+def train(config: TrainConfig, cache: Path, run_dir: Path) -> Path:
+    """Train ``config`` on ``cache`` in ``run_dir`` (from scratch) and return the best checkpoint's path."""
     Trainer(config, cache, run_dir, overwrite=True).run()
-    result = evaluate(load_checkpoint(run_dir / "best.pt").model, val)
+    return run_dir / "best.pt"
+
+
+def recipe(base: dict = RECIPE, **settings) -> TrainConfig:
+    return TrainConfig(**{**base, "precision": fastest_precision(resolve_device("auto")), **settings})
+
+
+def run_row(name: str, architecture: str, overrides: dict, args) -> dict:
+    """Train one row for the budget (or score the question-only guess) and return its accuracies."""
+    val = CachedSplit(args.data, "val")
+    if architecture == "qtype":
+        return {"overall": question_only_accuracy(CachedSplit(args.data, "train"), val), "categories": {}}
+    config = recipe(architecture=architecture, model=dict(overrides), max_steps=args.steps)
+    result = evaluate(load_checkpoint(train(config, args.data, row_dir(args.out, name))).model, val)
     return {
         "overall": result.accuracy,
         "categories": dict(zip(CATEGORIES, result.category_accuracy.values(), strict=True)),
-        "minutes": (time.perf_counter() - started) / 60,
     }
 
 
-def write_report(path: Path, results: dict[str, dict], args) -> None:
-    """docs/reproduction.md: one table per paper table, ours beside the paper's."""
-    lines = ["# Reproducing the paper's tables", ""]
-    command = f"python benchmarks/reproduce.py --data {args.data} --minutes {args.minutes:g}"
-    lines += [f"Each trained row ran for at most {args.minutes:g} minutes on this machine (`{command}`), then its",
-              "best checkpoint was scored on the full validation split. The paper trained for days on CLEVR: compare",
-              "orderings, not levels. FiLM with 4 ResBlocks is Table 1's FiLM row.", ""]  # fmt: skip
+def film_row_checkpoint(args) -> Path:
+    checkpoint = row_dir(args.out, "FiLM") / "best.pt"
+    if not checkpoint.exists():
+        raise SystemExit(f"{checkpoint} does not exist: the analysis and humans-like stages need the FiLM row first")
+    return checkpoint
+
+
+def run_analysis(args) -> dict:
+    """`filmkit analyze` of the FiLM row: statistics, ablations and figures into docs/reproduction/."""
+    figures = args.doc.parent / "reproduction"
+    model = load_checkpoint(film_row_checkpoint(args)).model
+    train_split, val = CachedSplit(args.data, "train"), CachedSplit(args.data, "val")
+    summary = analyze(model, train_split, val, figures, AnalysisOptions(examples=4))
+    overall = {name: summary["statistics"][name]["overall"] for name in ("gamma", "beta")}
+    return {"ablations": summary["ablations"], "statistics": overall, "folder": figures.name, "tsne": summary["tsne"]}
+
+
+def run_humans_like(args) -> dict:
+    """Reword clevr-mini's questions, then fine-tune the FiLM row's question side on them; accuracy before/after."""
+    reworded = args.out / "humans-like"
+    write_humans_like(args.dataset, reworded, ["train", "val"])
+    finetune_dir = args.out / "humans-like-finetune"
+    prepared = prepare_finetune(
+        film_row_checkpoint(args), reworded, finetune_dir, images_root=args.dataset, workers=args.workers
+    )
+    val = CachedSplit(prepared.cache, "val")
+    before = evaluate(load_checkpoint(prepared.init_checkpoint).model, val).accuracy
+    start = str(prepared.init_checkpoint)
+    config = recipe(FINETUNE, init_checkpoint=start, freeze="visual", max_steps=args.finetune_steps)
+    after = evaluate(load_checkpoint(train(config, prepared.cache, finetune_dir / "run")).model, val).accuracy
+    return {"before": before, "after": after, "added_words": prepared.added_words}
+
+
+def run_cogent(args) -> dict:
+    """Train FiLM on condition A, score A and B, apply the FiLM-parameter arithmetic, fine-tune on B, score again."""
+    cache = args.out / "cogent-cache"
+    preprocess(args.cogent, cache, resolution=tuple(read_manifest(args.data)["resolution"]), workers=args.workers)
+    tests = {name: CachedSplit(cache, name) for name in ("testA", "testB")}
+    trained = train(recipe(max_steps=args.steps, train_split="trainA", val_split="valA"), cache, args.out / "CoGenT-A")
+    model = load_checkpoint(trained).model
+    scores = {"trained on A": [evaluate(model, split).accuracy for split in tests.values()]}
+    try:
+        arithmetic = arithmetic_accuracies(model, tests["testB"])
+    except ValueError:  # no testB question names an unseen colour-shape pair (only on toy data)
+        arithmetic = {"questions": 0, "before": None, "after": None}
+    if arithmetic["questions"]:  # the other questions keep their answers, so the overall change follows
+        gain = (arithmetic["after"] - arithmetic["before"]) * arithmetic["questions"] / len(tests["testB"])
+        arithmetic["overall_before"] = scores["trained on A"][1]
+        arithmetic["overall_after"] = scores["trained on A"][1] + gain
+    on_b = {"train_split": "valB", "val_split": "valB"}  # cogent-mini's valB is the paper's "small B subset"
+    config = recipe(FINETUNE, init_checkpoint=str(trained), max_steps=args.finetune_steps, **on_b)
+    finetuned = load_checkpoint(train(config, cache, args.out / "CoGenT-finetune-B")).model
+    scores["fine-tuned on B"] = [evaluate(finetuned, split).accuracy for split in tests.values()]
+    return {"scores": scores, "arithmetic": arithmetic, "finetune_questions": len(CachedSplit(cache, "valB"))}
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def table_lines(results: dict[str, dict]) -> list[str]:
+    lines = []
     for table, title in (("1", "Table 1: models"), ("2", "Table 2: ablations"), ("3", "Table 3: ResBlocks")):
         lines += [f"## {title}", ""]
-        header = "| row | ours | paper |"
+        header = "| row | ours | paper | minutes |"
         if table == "1":
             header += "".join(f" {CATEGORY_TITLES[c]} |" for c in CATEGORIES)
         lines += [header, "|---|" + "---:|" * (header.count("|") - 2)]
@@ -101,29 +187,108 @@ def write_report(path: Path, results: dict[str, dict], args) -> None:
             if row_table != table:
                 continue
             found = results.get(name)
-            ours = f"{100 * found['overall']:.1f}" if found and found["overall"] is not None else "not run"
-            cells = f"| {name} | {ours} | {paper} |"
+            ours, minutes = (percent(found["overall"]), f"{found['minutes']:.1f}") if found else ("not run", "-")
+            cells = f"| {name} | {ours} | {paper} | {minutes} |"
             if table == "1":
                 categories = found["categories"] if found else {}
-                cells += "".join(
-                    f" {100 * categories[c]:.1f} |" if categories.get(c) is not None else " - |" for c in CATEGORIES
-                )
+                cells += "".join(f" {percent(categories.get(c))} |" for c in CATEGORIES)
             lines.append(cells)
         lines.append("")
+    return lines
+
+
+def analysis_lines(found: dict | None) -> list[str]:
+    lines = ["## What FiLM learns (analysis of the FiLM row)", ""]
+    if not found:
+        return lines + ["Not run yet.", ""]
+    ablations, folder = found["ablations"], found["folder"]
+    lines += ["Test-time ablations on the validation split: each question's beta (or gamma) replaced by its",
+              "training-set mean, or given Gaussian noise of one spread.", "",
+              "| change | accuracy | drop (points) | the paper's drop |", "|---|---:|---:|---:|"]  # fmt: skip
+    for name, value in ablations.items():
+        drop = 100 * (ablations["none"] - value)
+        paper = PAPER_ABLATION_DROP.get(name)
+        lines.append(f"| {name} | {percent(value)} | {drop:.1f} | {paper if paper is not None else '-'} |")
+    lines += ["", "| | range | 1st-99th percentile | negative | the paper's negative |", "|---|---|---|---:|---:|"]
+    for name, stats in found["statistics"].items():
+        lines.append(f"| {name} | {stats['min']:.1f} .. {stats['max']:.1f} | {stats['p1']:.2f} .. {stats['p99']:.2f} "
+                     f"| {stats['share_negative']:.0%} | {PAPER_SHARE_NEGATIVE[name]:.0%} |")  # fmt: skip
+    link = f"[{folder}/analysis.md]({folder}/analysis.md)"
+    lines += ["", f"Histograms, t-SNE by final function and max-pool heatmaps: {link}.", "",
+              f"![histograms]({folder}/histograms.png)", ""]  # fmt: skip
+    lines += [f"![t-SNE]({folder}/{name})" for name in found["tsne"]] + [""]
+    return lines
+
+
+def transfer_lines(humans: dict | None, cogent: dict | None) -> list[str]:
+    lines = ["## Transfer: new wording (synthetic, humans-like)", ""]
+    if humans:
+        lines += ["The validation questions reworded with phrasings and synonyms absent from training (synthetic,",
+                  "not the real CLEVR-Humans; the paper's numbers are on the real one). Only the question side",
+                  "learned.", "",
+                  "| | before fine-tuning | after | new words |", "|---|---:|---:|---:|",
+                  f"| ours (humans-like val) | {percent(humans['before'])} | {percent(humans['after'])} "
+                  f"| {len(humans['added_words'])} |",
+                  f"| the paper (CLEVR-Humans) | {PAPER_HUMANS[0]} | {PAPER_HUMANS[1]} | - |", ""]  # fmt: skip
+    else:
+        lines += ["Not run yet (needs `--dataset`).", ""]
+    lines += ["## Transfer: CoGenT", ""]
+    if not cogent:
+        return lines + ["Not run yet (needs `--cogent`).", ""]
+    scores, arithmetic = cogent["scores"], cogent["arithmetic"]
+    lines += [f"FiLM trained on cogent-mini's condition A with the tables' recipe, then the whole model fine-tuned on "
+              f"valB ({cogent['finetune_questions']:,} questions).", "",
+              "| | testA | testB | the paper's A | the paper's B |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for name, (on_a, on_b) in scores.items():
+        paper_a, paper_b = PAPER_COGENT[name]
+        lines.append(f"| {name} | {percent(on_a)} | {percent(on_b)} | {paper_a} | {paper_b} |")
+    lines += ["", "Zero-shot FiLM-parameter arithmetic on testB (no B data seen): params(cyan cube) :=",
+              "params(cyan sphere) + params(brown cube) - params(brown sphere).", ""]  # fmt: skip
+    if arithmetic["questions"]:
+        subset, overall = PAPER_ARITHMETIC["subset"], PAPER_ARITHMETIC["overall B"]
+        lines += ["| | before | after | the paper's before -> after |", "|---|---:|---:|---:|",
+                  f"| the {arithmetic['questions']:,} questions where it applies | {percent(arithmetic['before'])} "
+                  f"| {percent(arithmetic['after'])} | {subset[0]} -> {subset[1]} |",
+                  f"| all of testB | {percent(arithmetic['overall_before'])} | {percent(arithmetic['overall_after'])} "
+                  f"| {overall[0]} -> {overall[1]} |", ""]  # fmt: skip
+    else:
+        lines += ["No testB question names a colour-shape pair that condition A never shows.", ""]
+    return lines
+
+
+def write_report(path: Path, results: dict[str, dict], args) -> None:
+    """docs/reproduction.md: the tables, the analysis and the transfer results; a hand-written discussion is kept."""
+    command = f"python benchmarks/reproduce.py --data {args.data} --steps {args.steps}"
+    samples, batch = args.steps * RECIPE["batch_size"], RECIPE["batch_size"]
+    minutes = sum(row.get("minutes", 0.0) for row in results.values())
+    lines = ["# Reproducing the paper", ""]
+    lines += [f"Each trained row ran {args.steps:,} steps of batch {batch} ({samples:,} samples) on this machine",
+              f"(`{command}`), then its best checkpoint was scored on the full validation split. The paper trained",
+              "for days on CLEVR: compare orderings, not levels. 4 ResBlocks is Table 1's FiLM row.",
+              f"Fine-tuning ran {args.finetune_steps:,} steps. Wall-clock of everything below: {minutes:.0f} minutes.",
+              ""]  # fmt: skip
+    lines += table_lines(results) + analysis_lines(results.get("analysis"))
+    lines += transfer_lines(results.get("humans-like"), results.get("CoGenT"))
+    discussion = ""
+    if path.exists() and "\n## Discussion" in path.read_text():
+        discussion = path.read_text()[path.read_text().index("\n## Discussion") + 1 :]
     with atomic_output(path, "w") as handle:
-        handle.write("\n".join(lines))
+        handle.write("\n".join(lines) + ("\n" + discussion if discussion else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a cache (filmkit preprocess) of clevr-mini or CLEVR")
+    parser.add_argument("--dataset", type=Path, help="the dataset folder behind --data (for the humans-like stage)")
+    parser.add_argument("--cogent", type=Path, help="a cogent-mini dataset folder (for the CoGenT stage)")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--doc", type=Path, default=Path("docs/reproduction.md"))
-    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of each row")
-    parser.add_argument("--steps", type=int, help="cap on each row's steps (smoke tests)")
-    parser.add_argument("--rows", nargs="+", help="row names to run (default: all)")
+    parser.add_argument("--steps", type=int, default=4000, help="training steps (batch 64) of every trained row")
+    parser.add_argument("--finetune-steps", type=int, default=1000, help="steps of each fine-tuning")
+    parser.add_argument("--workers", type=int, default=2, help="processes decoding images when caching")
+    parser.add_argument("--rows", nargs="+", help="rows and stages to run (default: all)")
     args = parser.parse_args()
-    known = {name for _, name, _, _, _ in ROWS}
+    known = {name for _, name, _, _, _ in ROWS} | set(STAGES)
     unknown = sorted(set(args.rows or []) - known)
     if unknown:
         parser.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -132,10 +297,18 @@ def main() -> None:
     results = {}
     if ledger.exists():
         results = {row["name"]: row for row in map(json.loads, ledger.read_text().splitlines())}
-    for _, name, architecture, overrides, paper in ROWS:
+    jobs = [(name, paper, lambda a=architecture, o=overrides, n=name: run_row(n, a, o, args))
+            for _, name, architecture, overrides, paper in ROWS]  # fmt: skip
+    jobs += [("analysis", None, lambda: run_analysis(args))]
+    if args.dataset:
+        jobs += [("humans-like", None, lambda: run_humans_like(args))]
+    if args.cogent:
+        jobs += [("CoGenT", None, lambda: run_cogent(args))]
+    for name, paper, job in jobs:
         if (args.rows and name not in args.rows) or name in results:
             continue
-        row = {"name": name, "paper": paper, **run_row(name, architecture, overrides, args, args.out)}
+        started = time.perf_counter()
+        row = {"name": name, "paper": paper, **job(), "minutes": (time.perf_counter() - started) / 60}
         results[name] = row
         with ledger.open("a") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -271,7 +271,7 @@ def test_commands_report_bad_input_in_one_line(tmp_path):
     assert result.exit_code == 2 and "error:" in result.output and "none.json: cannot read" in result.output
     result = runner.invoke(app, ["generate", "dataset", "--preset", "huge", "--out", str(tmp_path)])
     assert result.exit_code == 2
-    assert "unknown preset 'huge' (known: tiny, demo, clevr-mini, clevr-full, cogent)" in result.output
+    assert "unknown preset 'huge' (known: tiny, demo, clevr-mini, clevr-full, cogent, cogent-mini)" in result.output
 
 
 def test_presets_have_the_documented_sizes():
@@ -281,6 +281,9 @@ def test_presets_have_the_documented_sizes():
     assert [(s.name, s.num_images) for s in PRESETS["clevr-full"].splits][0] == ("train", 70_000)
     cogent = [(s.name, s.condition) for s in PRESETS["cogent"].splits]
     assert cogent == [("trainA", "A"), ("valA", "A"), ("valB", "B"), ("testA", "A"), ("testB", "B")]
+    cogent_mini = PRESETS["cogent-mini"]
+    assert [(s.name, s.condition) for s in cogent_mini.splits] == cogent
+    assert [s.num_images for s in cogent_mini.splits] == [10_000, 1_000, 1_000, 1_000, 1_000]
 
 
 def test_build_dataset_writes_every_split_and_resumes(tmp_path):

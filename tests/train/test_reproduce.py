@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from train_fixtures import tiny_cache
+from train_fixtures import tiny_cache, tiny_cogent
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reproduce.py"
 
@@ -28,3 +28,28 @@ def test_rows_run_are_reported_beside_the_paper_and_not_run_twice(tmp_path):
 
     wrong = subprocess.run([*command[:-4], "--rows", "FiLM v2"], capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and "unknown row(s) FiLM v2" in wrong.stderr
+
+
+def test_analysis_and_transfer_stages_write_their_sections(tmp_path):
+    cache = tiny_cache(tmp_path)  # from the dataset folder tmp_path / "clevr"
+    out, doc = tmp_path / "runs", tmp_path / "docs" / "reproduction.md"
+    command = [sys.executable, str(SCRIPT), "--data", str(cache), "--out", str(out), "--doc", str(doc)]
+    command += ["--dataset", str(tmp_path / "clevr"), "--cogent", str(tiny_cogent(tmp_path / "cogent"))]
+    command += ["--steps", "2", "--finetune-steps", "2", "--workers", "1"]
+    command += ["--rows", "FiLM", "analysis", "humans-like", "CoGenT"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    rows = {row["name"]: row for row in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert list(rows) == ["FiLM", "analysis", "humans-like", "CoGenT"]
+    assert {"none", "beta := mean", "gamma := mean"} <= set(rows["analysis"]["ablations"])
+    assert (doc.parent / "reproduction" / "histograms.png").exists()
+    assert 0.0 <= rows["humans-like"]["before"] <= 1.0 and 0.0 <= rows["humans-like"]["after"] <= 1.0
+    assert set(rows["CoGenT"]["scores"]) == {"trained on A", "fine-tuned on B"}
+    report = doc.read_text()
+    for section in ("## What FiLM learns", "| gamma := mean |", "## Transfer: new wording", "| trained on A |"):
+        assert section in report
+
+    doc.write_text(report + "\n## Discussion\n\nWritten by hand.\n")
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout == ""
+    assert doc.read_text().endswith("## Discussion\n\nWritten by hand.\n")  # the rewritten report keeps it

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 
-from fixtures import clevr_dataset  # noqa: E402
+from fixtures import clevr_dataset, clevr_split  # noqa: E402
 
 from filmkit.data.preprocess import preprocess  # noqa: E402
 from filmkit.train.config import TrainConfig  # noqa: E402
@@ -26,6 +26,13 @@ TINY_MODEL = {
 def tiny_cache(root: Path) -> Path:
     preprocess(clevr_dataset(root / "clevr"), root / "cache", resolution=(16, 16))
     return root / "cache"
+
+
+def tiny_cogent(root: Path) -> Path:
+    """CoGenT's five splits in the CLEVR layout (hand-written questions: none for the arithmetic to edit)."""
+    for number, split in enumerate(("trainA", "valA", "valB", "testA", "testB")):
+        clevr_split(root, split, list(range(4 * number, 4 * number + 4)))
+    return root
 
 
 def tiny_config(**overrides) -> TrainConfig:

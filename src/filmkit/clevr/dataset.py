@@ -12,6 +12,7 @@ Presets (see `PRESETS`):
 - ``clevr-mini``: 10,000/1,000/1,000 images at 128x128 with 10 questions each; the project's standard benchmark.
 - ``clevr-full``: the release's 70,000/15,000/15,000 images at 480x320.
 - ``cogent``: CoGenT's trainA, valA, valB, testA, testB (condition A or B) at the release's sizes.
+- ``cogent-mini``: the same five splits at clevr-mini's sizes (10,000 trainA images, 1,000 for each other split).
 
 Example::
 
@@ -117,6 +118,19 @@ PRESETS: dict[str, Preset] = {
                 SplitPlan("valB", 15_000, "B"),
                 SplitPlan("testA", 15_000, "A"),
                 SplitPlan("testB", 15_000, "B"),
+            ),
+        ),
+        Preset(
+            "cogent-mini",
+            "CoGenT at clevr-mini's size: 10,000 trainA images, 1,000 each for valA, valB, testA, testB, at 128x128",
+            128,
+            128,
+            (
+                SplitPlan("trainA", 10_000, "A"),
+                SplitPlan("valA", 1_000, "A"),
+                SplitPlan("valB", 1_000, "B"),
+                SplitPlan("testA", 1_000, "A"),
+                SplitPlan("testB", 1_000, "B"),
             ),
         ),
     )
