@@ -38,5 +38,9 @@ def tiny_batch(config: FiLMVQAConfig, batch: int = 6, seed: int = 0):
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
+def _seeded_and_threads_restored():
+    """Seed torch; afterwards undo any thread count a command set in-process (``filmkit rl ... --threads``)."""
+    threads = torch.get_num_threads()
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)

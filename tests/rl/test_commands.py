@@ -45,7 +45,7 @@ def test_demos_are_the_bots_successful_episodes(demos_file):
 def test_existing_files_are_not_overwritten(demos_file):
     before = demos_file.read_bytes()
     result = invoke("demos", "--env", ENV, "--episodes", "2", "--out", str(demos_file))
-    assert result.exit_code == 2 and "--force" in result.output
+    assert result.exit_code == 2 and "--overwrite" in result.output
     assert demos_file.read_bytes() == before
 
 

@@ -18,7 +18,7 @@ app.add_typer(rl_app, name="rl")
 THREADS_HELP = "Torch threads (default: torch's own choice)."
 
 
-def _setup(threads: int | None, out: Path | None = None, force: bool = False, env: str | None = None) -> None:
+def _setup(threads: int | None, out: Path | None = None, overwrite: bool = False, env: str | None = None) -> None:
     """Check the extra is installed, the level exists, ``out`` may be written; set the thread count."""
     import torch
 
@@ -30,8 +30,8 @@ def _setup(threads: int | None, out: Path | None = None, force: bool = False, en
             make_env(env).close()
     except (ImportError, ValueError) as error:
         fail(str(error))
-    if out is not None and out.exists() and not force:
-        fail(f"{out} exists; pass --force to overwrite it")
+    if out is not None and out.exists() and not overwrite:
+        fail(f"{out} exists; pass --overwrite to replace it")
     if threads is not None:
         if threads < 1:
             fail(f"--threads must be positive, got {threads}")
@@ -55,13 +55,13 @@ def demos_command(
     episodes: int = typer.Option(..., "--episodes", help="Successful bot episodes to record."),
     out: Path = typer.Option(..., "--out", help="Demos file to write (.npz)."),
     seed: int = typer.Option(0, help="Seed of the first episode; episode k uses seed + k."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """Record demonstrations of minigrid's BabyAI bot."""
     from filmkit.rl.demos import generate_demos, save_demos
 
-    _setup(threads, out, force, env)
+    _setup(threads, out, overwrite, env)
     with progress_bars() as bar:
         task = bar.add_task("demos", total=episodes, info="")
         try:
@@ -91,7 +91,7 @@ def train_il_command(
     eval_episodes: int = typer.Option(512, help="Episodes per evaluation."),
     target: float | None = typer.Option(None, help="Stop once an evaluation reaches this success rate, e.g. 0.99."),
     seed: int = typer.Option(0, help="Seed of initialisation and batch order."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """Behavioural cloning of bot demos; prints the success rate at every evaluation."""
@@ -100,7 +100,7 @@ def train_il_command(
     from filmkit.rl.imitation import ILSettings, train_imitation
     from filmkit.rl.policy import PolicyConfig
 
-    _setup(threads, out, force)
+    _setup(threads, out, overwrite)
     if not demos_path.is_file():
         fail(f"demos file {demos_path} does not exist")
     vocab = Vocab.babyai()
@@ -156,7 +156,7 @@ def train_ppo_command(
     minibatch: int = typer.Option(320, help="Steps per PPO minibatch."),
     entropy: float = typer.Option(0.01, help="Entropy bonus coefficient (BabyAI: 0.01)."),
     seed: int = typer.Option(0, help="Seed of initialisation and episodes."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """PPO from scratch; logs windowed success rate, return and frames/s."""
@@ -164,7 +164,7 @@ def train_ppo_command(
     from filmkit.rl.policy import PolicyConfig
     from filmkit.rl.ppo import PPOSettings, train_ppo
 
-    _setup(threads, out, force, env)
+    _setup(threads, out, overwrite, env)
     vocab = Vocab.babyai()
     try:
         config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
@@ -213,14 +213,14 @@ def eval_command(
     ),
     video: Path | None = typer.Option(None, "--video", help="Also write a GIF of a few episodes here."),
     video_episodes: int = typer.Option(3, help="Episodes in the GIF."),
-    force: bool = typer.Option(False, "--force", help="Overwrite --video if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --video if it exists."),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """Success rate, mean return and mean steps of a policy."""
     from filmkit.rl.envs import Vocab
     from filmkit.rl.evaluate import evaluate, record_gif
 
-    _setup(threads, video, force, env)
+    _setup(threads, video, overwrite, env)
     policy, saved = _load(checkpoint)
     env = env or saved["env_id"]
     vocab = Vocab(saved["vocab"])
