@@ -2,8 +2,8 @@
 
     filmkit generate dataset --preset clevr-mini --out data/clevr-mini
     filmkit generate dataset --preset cogent-mini --out data/cogent-mini
-    filmkit preprocess --data data/clevr-mini --out cache/mini64 --resolution 64x64
-    python benchmarks/reproduce.py --data cache/mini64 --dataset data/clevr-mini --cogent data/cogent-mini
+    filmkit preprocess --data data/clevr-mini --out data/clevr-mini-cache64 --resolution 64x64
+    python benchmarks/reproduce.py --data data/clevr-mini-cache64 --dataset data/clevr-mini --cogent data/cogent-mini
 
 Table 1: the question-only guess, the four baselines and FiLM; Table 2: FiLM's ablations (config switches of
 the model); Table 3: the number of ResBlocks. Each trained row runs `filmkit train`'s Trainer with the same recipe
