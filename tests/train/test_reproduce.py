@@ -14,12 +14,13 @@ def test_rows_run_are_reported_beside_the_paper_and_not_run_twice(tmp_path):
     cache = tiny_cache(tmp_path)
     out, doc = tmp_path / "runs", tmp_path / "reproduction.md"
     command = [sys.executable, str(SCRIPT), "--data", str(cache), "--out", str(out), "--doc", str(doc)]
-    command += ["--steps", "2", "--rows", "Q-type baseline", "CNN+LSTM+SA", "gamma := 1"]
+    command += ["--steps", "2", "--max-minutes", "1e-6", "--rows", "Q-type baseline", "CNN+LSTM+SA", "gamma := 1"]
     first = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [row["name"] for row in rows] == ["Q-type baseline", "CNN+LSTM+SA", "gamma := 1"]
     assert all(0.0 <= row["overall"] <= 1.0 for row in rows)
+    assert [row.get("steps") for row in rows] == [None, 1, 1]  # a microsecond fits less than the 2 steps asked for
     report = doc.read_text()
     assert "| gamma := 1 | " in report and "| 95.9 |" in report and "| LSTM | not run | 46.8 |" in report
 
@@ -41,6 +42,7 @@ def test_analysis_and_transfer_stages_write_their_sections(tmp_path):
     assert first.returncode == 0, first.stderr
     rows = {row["name"]: row for row in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
     assert list(rows) == ["FiLM", "analysis", "humans-like", "CoGenT"]
+    assert rows["FiLM"]["steps"] == 2
     assert {"none", "beta := mean", "gamma := mean"} <= set(rows["analysis"]["ablations"])
     assert (doc.parent / "reproduction" / "histograms.png").exists()
     assert 0.0 <= rows["humans-like"]["before"] <= 1.0 and 0.0 <= rows["humans-like"]["after"] <= 1.0
