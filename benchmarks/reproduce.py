@@ -251,13 +251,14 @@ def analysis_lines(found: dict | None) -> list[str]:
     return lines
 
 
-def transfer_lines(humans: dict | None, cogent: dict | None) -> list[str]:
+def transfer_lines(humans: dict | None, cogent: dict | None, film_row: dict | None) -> list[str]:
     lines = ["## Transfer: new wording (synthetic, humans-like)", ""]
     if humans:
         lines += ["The validation questions reworded with phrasings and synonyms absent from training (synthetic,",
                   "not the real CLEVR-Humans; the paper's numbers are on the real one). Only the question side",
                   "learned.", "",
                   "| | before fine-tuning | after | new words |", "|---|---:|---:|---:|",
+                  f"| ours, original wording (the FiLM row) | {percent(film_row and film_row['overall'])} | - | - |",
                   f"| ours (humans-like val) | {percent(humans['before'])} | {percent(humans['after'])} "
                   f"| {len(humans['added_words'])} |",
                   f"| the paper (CLEVR-Humans) | {PAPER_HUMANS[0]} | {PAPER_HUMANS[1]} | - |", ""]  # fmt: skip
@@ -302,7 +303,7 @@ def write_report(path: Path, results: dict[str, dict], args) -> None:
               f"Fine-tuning ran {args.finetune_steps:,} steps. Wall-clock of everything below: {minutes:.0f} minutes.",
               ""]  # fmt: skip
     lines += table_lines(results) + analysis_lines(results.get("analysis"))
-    lines += transfer_lines(results.get("humans-like"), results.get("CoGenT"))
+    lines += transfer_lines(results.get("humans-like"), results.get("CoGenT"), results.get("FiLM"))
     discussion = ""
     if path.exists() and "\n## Discussion" in path.read_text():
         discussion = path.read_text()[path.read_text().index("\n## Discussion") + 1 :]
