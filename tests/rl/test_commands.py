@@ -85,8 +85,8 @@ def test_evaluation_is_repeatable():
 
 
 def test_ppo_updates_and_logs(tmp_path):
-    config = PolicyConfig(vocab_size=len(Vocab.babyai()), channels=16)
-    settings = PPOSettings(frames=96, num_envs=4, steps=8, minibatch=16, window=8)
+    config = PolicyConfig(vocab_size=len(Vocab.babyai()), channels=16)  # with memory: stretches of 4 steps
+    settings = PPOSettings(frames=96, num_envs=4, steps=8, minibatch=16, recurrence=4, window=8)
     result = train_ppo("BabyAI-GoToRedBallGrey-v0", config, settings, checkpoint=str(tmp_path / "ppo.pt"))
     assert result.frames == 96 and len(result.history) == 3
     assert {"success_rate", "frames_per_s", "entropy"} <= set(result.history[-1])
@@ -99,3 +99,12 @@ def test_train_ppo_command(tmp_path):
                     "--no-memory")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "64 frames" in result.output
+
+
+def test_ppo_refuses_a_recurrence_that_does_not_divide_the_rollout(tmp_path):
+    result = invoke("train-ppo", "--env", "BabyAI-GoToRedBallGrey-v0", "--out", str(tmp_path / "p.pt"),
+                    "--steps", "30", "--recurrence", "20")  # fmt: skip
+    assert result.exit_code == 2 and "recurrence (20) must be a positive divisor of steps (30)" in result.output
+    with pytest.raises(ValueError, match="minibatch"):
+        PPOSettings(steps=40, recurrence=20, minibatch=10).check(memory=True)
+    PPOSettings(steps=30, recurrence=20).check(memory=False)  # without memory there is nothing to replay

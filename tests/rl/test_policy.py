@@ -97,3 +97,34 @@ def test_other_files_are_refused(tmp_path):
     text.write_text("hello")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_policy(text)
+
+
+@pytest.mark.parametrize("length", [1, 3])
+def test_replayed_stretches_reproduce_acting_step_by_step(length):
+    """PPO's update replays stretches of steps from the recorded memory; it must see what acting saw."""
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=True)).eval()
+    steps, envs = 6, 2
+    observed = images(steps * envs).view(steps, envs, 7, 7, 3)
+    goals = MISSIONS[None].expand(steps, -1, -1)
+    dones = torch.zeros(steps, envs)
+    dones[1, 0] = dones[4, 1] = 1  # episodes end mid-stretch: the memory restarts from zeros
+    hidden, recorded, acted = policy.initial_state(envs), [], []
+    with torch.no_grad():
+        for step in range(steps):
+            recorded.append(hidden)
+            logits, _, hidden = policy(observed[step], goals[step], hidden)
+            hidden = hidden * (1 - dones[step])[:, None]
+            acted.append(logits)
+        for start in range(0, steps, length):
+            stretch = slice(start, start + length)
+            logits, _ = policy.forward_sequences(observed[stretch], goals[stretch], recorded[start], dones[stretch])
+            torch.testing.assert_close(logits, torch.stack(acted[stretch]), rtol=0, atol=1e-6)
+
+
+def test_gradients_flow_back_through_every_step_of_a_stretch():
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=True))
+    first = images(2, seed=1)[None].repeat(3, 1, 1, 1, 1)
+    hidden = policy.initial_state(2).requires_grad_(True)
+    logits, _ = policy.forward_sequences(first, MISSIONS[None].expand(3, -1, -1), hidden, torch.zeros(3, 2))
+    logits[-1].sum().backward()  # the last step's output depends on the state before the first step
+    assert hidden.grad is not None and hidden.grad.abs().sum() > 0

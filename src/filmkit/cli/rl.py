@@ -148,12 +148,15 @@ def train_ppo_command(
     ),
     conditioning: str = typer.Option("film", help="film or concat (the baseline)."),
     goal: str = typer.Option("text", help="text (mission words) or vector (structured goal vector)."),
-    memory: bool = typer.Option(True, help="GRU memory (trained one step back in time)."),
+    memory: bool = typer.Option(True, help="GRU memory across an episode's steps."),
     channels: int = typer.Option(64, help="Width of the conv blocks."),
     num_envs: int = typer.Option(16, "--envs", help="Environments stepped in lockstep in this process."),
     steps: int = typer.Option(40, help="Steps per environment per rollout."),
     lr: float = typer.Option(5e-4, help="Adam learning rate."),
     minibatch: int = typer.Option(320, help="Steps per PPO minibatch."),
+    recurrence: int = typer.Option(
+        20, help="With memory: steps of backpropagation through time (BabyAI: 20); must divide --steps."
+    ),
     entropy: float = typer.Option(0.01, help="Entropy bonus coefficient (BabyAI: 0.01)."),
     seed: int = typer.Option(0, help="Seed of initialisation and episodes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
@@ -169,8 +172,10 @@ def train_ppo_command(
     try:
         config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
         settings = PPOSettings(
-            frames, num_envs, steps, lr, minibatch=minibatch, entropy_coef=entropy, target_success=target, seed=seed
-        )
+            frames, num_envs, steps, lr, minibatch=minibatch, recurrence=recurrence, entropy_coef=entropy,
+            target_success=target, seed=seed,
+        )  # fmt: skip
+        settings.check(memory)
     except ValueError as error:
         fail(str(error))
     with progress_bars() as bar:

@@ -152,6 +152,27 @@ class Policy(nn.Module):
         out, last = self.memory(features[:, None], hidden[None].contiguous())
         return *self.heads(out[:, 0]), last[0]
 
+    def forward_sequences(
+        self, images: torch.Tensor, goals: torch.Tensor, hidden: torch.Tensor | None, dones: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits and values of ``S`` stretches of ``R`` consecutive steps each, laid out (R, S, ...).
+
+        ``hidden`` is the memory state before each stretch's first step; ``dones[k]`` marks the steps after which an
+        episode ended, so the memory restarts from zeros as it did while acting. Gradients flow back through all
+        ``R`` steps: PPO's truncated backpropagation through time.
+        """
+        steps, count = dones.shape
+        features = self.encode(images.flatten(0, 1), goals.flatten(0, 1)).view(steps, count, -1)
+        if self.memory is not None:
+            hidden = self.initial_state(count) if hidden is None else hidden
+            outputs = []
+            for step in range(steps):
+                out, last = self.memory(features[step][:, None], hidden[None].contiguous())
+                outputs.append(out[:, 0])
+                hidden = last[0] * (1 - dones[step])[:, None]
+            features = torch.stack(outputs)
+        return self.heads(features)
+
     def forward_episodes(self, images: torch.Tensor, goals: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Action logits of whole episodes laid end to end: ``images`` (sum(lengths), 7, 7, 3), ``goals`` one per step.
 

@@ -1,8 +1,9 @@
 """Proximal policy optimisation (PPO, Schulman et al. 2017) for the goal-conditioned policies, BabyAI's settings.
 
 Rollouts of ``steps`` steps from ``num_envs`` in-process environments; advantages by GAE; ``epochs`` passes of
-clipped-ratio updates in minibatches. With memory, each step's recorded GRU state is the input of its update (one
-step of backpropagation through time; BabyAI uses 20), which keeps the update a plain minibatch over steps.
+clipped-ratio updates in minibatches. With memory, a minibatch is made of stretches of ``recurrence`` consecutive
+steps of one environment: each starts from the GRU state recorded while acting and backpropagates through all its
+steps (truncated backpropagation through time; BabyAI's setting is 20).
 
 Example (needs the extra)::
 
@@ -38,7 +39,8 @@ class PPOSettings:
     gae_lambda: float = 0.99
     clip: float = 0.2
     epochs: int = 4
-    minibatch: int = 320
+    minibatch: int = 320  # steps per minibatch (with memory: minibatch // recurrence stretches)
+    recurrence: int = 20  # steps of backpropagation through time with memory; must divide ``steps``
     entropy_coef: float = 0.01
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
@@ -47,6 +49,13 @@ class PPOSettings:
     window: int = 512  # training episodes the logged success rate averages over
     eval_episodes: int = 512
     seed: int = 0
+
+    def check(self, memory: bool) -> None:
+        """Raise ValueError for settings a policy with (or without) memory cannot train with."""
+        if memory and (self.recurrence < 1 or self.steps % self.recurrence):
+            raise ValueError(f"recurrence ({self.recurrence}) must be a positive divisor of steps ({self.steps})")
+        if memory and self.minibatch < self.recurrence:
+            raise ValueError(f"minibatch ({self.minibatch}) must hold at least one stretch of {self.recurrence} steps")
 
 
 @dataclass
@@ -81,6 +90,7 @@ def train_ppo(
     success reaches it, and training stops when the evaluation agrees; ``result.episodes`` counts the training
     episodes used until then.
     """
+    settings.check(config.memory)
     vocab = vocab or Vocab.babyai()
     torch.manual_seed(settings.seed)
     policy = Policy(config)
@@ -127,16 +137,17 @@ def train_ppo(
             running = delta + settings.gamma * settings.gae_lambda * keep * running
             advantages[t] = running
         returns = advantages + torch.stack(values)
-        flat = {
-            "images": torch.stack(images).flatten(0, 1),
-            "goals": _pad_goals(goals).flatten(0, 1),
-            "hidden": torch.stack(hiddens).flatten(0, 1) if config.memory else None,
-            "actions": torch.stack(actions).flatten(),
-            "logprobs": torch.stack(logprobs).flatten(),
-            "advantages": advantages.flatten(),
-            "returns": returns.flatten(),
+        rollout = {  # every tensor (steps, envs, ...)
+            "images": torch.stack(images),
+            "goals": _pad_goals(goals),
+            "hidden": torch.stack(hiddens) if config.memory else None,
+            "dones": torch.stack(dones),
+            "actions": torch.stack(actions),
+            "logprobs": torch.stack(logprobs),
+            "advantages": advantages,
+            "returns": returns,
         }
-        losses = _update(policy, optimizer, flat, settings)
+        losses = _update(policy, optimizer, rollout, settings)
         success = float(np.mean([r > 0 for r, _ in recent])) if recent else 0.0
         elapsed = time.perf_counter() - started
         report = {
@@ -172,23 +183,35 @@ def train_ppo(
     return result
 
 
-def _update(policy: Policy, optimizer, batch: dict, settings: PPOSettings) -> dict:
-    """``settings.epochs`` passes of clipped PPO over the rollout in shuffled minibatches; mean losses."""
+def _update(policy: Policy, optimizer, rollout: dict, settings: PPOSettings) -> dict:
+    """``settings.epochs`` passes of clipped PPO over the rollout in shuffled minibatches; mean losses.
+
+    A minibatch is a set of stretches of ``recurrence`` consecutive steps of one environment (single steps without
+    memory), replayed from the memory state recorded at each stretch's start.
+    """
     policy.train()
-    size = len(batch["actions"])
+    steps, envs = rollout["actions"].shape
+    length = settings.recurrence if rollout["hidden"] is not None else 1
+    starts = torch.arange(0, steps, length).repeat_interleave(envs)  # (stretch start, environment) pairs
+    columns = torch.arange(envs).repeat(steps // length)
     totals = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0}
     count = 0
     for _ in range(settings.epochs):
-        for idx in torch.randperm(size).split(settings.minibatch):
-            hidden = batch["hidden"][idx] if batch["hidden"] is not None else None
-            logits, value, _ = policy(batch["images"][idx], batch["goals"][idx], hidden)
-            distribution = torch.distributions.Categorical(logits=logits)
-            advantages = batch["advantages"][idx]
+        for chosen in torch.randperm(len(starts)).split(settings.minibatch // length):
+            rows = starts[chosen][None] + torch.arange(length)[:, None]  # (length, stretches)
+            cols = columns[chosen][None].expand(length, -1)
+            hidden = rollout["hidden"][starts[chosen], columns[chosen]] if rollout["hidden"] is not None else None
+            logits, value = policy.forward_sequences(
+                rollout["images"][rows, cols], rollout["goals"][rows, cols], hidden, rollout["dones"][rows, cols]
+            )
+            distribution = torch.distributions.Categorical(logits=logits.flatten(0, 1))
+            advantages = rollout["advantages"][rows, cols].flatten()
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            ratio = torch.exp(distribution.log_prob(batch["actions"][idx]) - batch["logprobs"][idx])
+            old_logprobs = rollout["logprobs"][rows, cols].flatten()
+            ratio = torch.exp(distribution.log_prob(rollout["actions"][rows, cols].flatten()) - old_logprobs)
             clipped = torch.clamp(ratio, 1 - settings.clip, 1 + settings.clip)
             policy_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
-            value_loss = (value - batch["returns"][idx]).pow(2).mean()
+            value_loss = (value.flatten() - rollout["returns"][rows, cols].flatten()).pow(2).mean()
             entropy = distribution.entropy().mean()
             loss = policy_loss + settings.value_coef * value_loss - settings.entropy_coef * entropy
             optimizer.zero_grad(set_to_none=True)
