@@ -39,12 +39,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_generate.py
 
 # The paper's tables, analysis and transfer results on clevr-mini and cogent-mini (docs/reproduction.md; about
-# 2.5 hours on 2 cores, most of it training). Every step resumes: rerun after an interruption.
+# 2.5 hours on 2 cores, most of it training). Every step resumes: rerun after an interruption. A longer budget:
+# make reproduce REPRODUCE_ARGS="--steps 40000 --max-minutes 60 --out runs/reproduce-40k --doc runs/reproduce-40k.md"
+REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
 	$(VENV)/bin/filmkit generate dataset --preset clevr-mini --out data/clevr-mini
 	$(VENV)/bin/filmkit generate dataset --preset cogent-mini --out data/cogent-mini
 	$(VENV)/bin/filmkit preprocess --data data/clevr-mini --out data/clevr-mini-cache64 --resolution 64x64
-	$(PY) benchmarks/reproduce.py --data data/clevr-mini-cache64 --dataset data/clevr-mini --cogent data/cogent-mini
+	$(PY) benchmarks/reproduce.py --data data/clevr-mini-cache64 --dataset data/clevr-mini --cogent data/cogent-mini \
+		$(REPRODUCE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
