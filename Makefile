@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_generate.py
 
 # The paper's tables, analysis and transfer results on clevr-mini and cogent-mini (docs/reproduction.md; about
-# 2.5 hours on 2 cores, most of it training). Every step resumes: rerun after an interruption. A longer budget:
+# 2 hours on 2 cores, most of it training). Every step resumes: rerun after an interruption. A longer budget:
 # make reproduce REPRODUCE_ARGS="--steps 40000 --max-minutes 60 --out runs/reproduce-40k --doc runs/reproduce-40k.md"
 REPRODUCE_ARGS ?=
 reproduce: $(STAMP)

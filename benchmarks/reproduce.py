@@ -290,9 +290,9 @@ def transfer_lines(humans: dict | None, cogent: dict | None, film_row: dict | No
 
 def write_report(path: Path, results: dict[str, dict], args) -> None:
     """docs/reproduction.md: the tables, the analysis and the transfer results; a hand-written discussion is kept."""
-    command = (
-        f"python benchmarks/reproduce.py --data {args.data} --steps {args.steps} --max-minutes {args.max_minutes:g}"
-    )
+    sources = "".join(f" --{name} {getattr(args, name)}" for name in ("dataset", "cogent") if getattr(args, name))
+    budget = f"--steps {args.steps} --max-minutes {args.max_minutes:g}"
+    command = f"python benchmarks/reproduce.py --data {args.data}{sources} {budget}"
     samples, batch = args.steps * RECIPE["batch_size"], RECIPE["batch_size"]
     minutes = sum(row.get("minutes", 0.0) for row in results.values())
     lines = ["# Reproducing the paper", ""]
