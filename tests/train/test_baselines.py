@@ -85,3 +85,20 @@ def test_train_command_takes_a_baseline(cache, tmp_path):
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert load_checkpoint(tmp_path / "run" / "best.pt").metadata["kind"] == "lstm"
+
+
+@pytest.mark.parametrize("relation_layers", [1, 3])
+def test_relation_network_projects_cells_once_yet_computes_g_over_every_pair(relation_layers):
+    config = baseline_config("cnn-lstm-rn", **{**TINY_BASELINE, "relation_layers": relation_layers},
+                             vocab_size=12, num_answers=5, image_height=16, image_width=16)  # fmt: skip
+    model = build_model(config).eval()
+    images, questions = torch.rand(2, 3, 16, 16), torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]])
+    with torch.no_grad():
+        features, question = model.inputs(images, questions)
+        coords = model.cell_coords.expand(2, -1, -1, -1)
+        cells = model.cells(torch.cat((features, coords), dim=1))
+        count = cells.shape[1]
+        pairs = torch.cat((cells[:, :, None].expand(-1, -1, count, -1), cells[:, None].expand(-1, count, -1, -1),
+                           question[:, None, None].expand(-1, count, count, -1)), dim=3)  # fmt: skip
+        expected = model.head(torch.relu(model.pair_mlp(pairs)).mean(dim=(1, 2)))
+        torch.testing.assert_close(model(images, questions), expected, rtol=1e-5, atol=1e-6)
