@@ -148,3 +148,12 @@ def trained_tiny_model(vocab: Vocab, cache: Path, steps: int = 20) -> FiLMVQA:
     finally:
         torch.set_num_threads(threads)
     return model.eval()
+
+
+def trained_world(root: Path) -> dict:
+    """A dataset, its cache, a tiny trained model and its checkpoint under ``root``, for tests of trained models."""
+    make_dataset(root / "dataset")
+    vocab = make_cache(root / "dataset", root / "cache")
+    model = trained_tiny_model(vocab, root / "cache")
+    checkpoint = save_tiny_checkpoint(root / "run" / "best.pt", model, vocab)
+    return {"root": root, "vocab": vocab, "cache": root / "cache", "model": model, "checkpoint": checkpoint}

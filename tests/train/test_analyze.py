@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from eval_data import make_cache, make_dataset, save_tiny_checkpoint, trained_tiny_model
+from eval_data import trained_world
 from typer.testing import CliRunner
 
 from filmkit.analysis.film_params import EditedFiLM, FiLMParams, ablation_edits, collect_film_params, film_statistics
@@ -17,12 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("analyze")
-    make_dataset(root / "dataset")
-    vocab = make_cache(root / "dataset", root / "cache")
-    model = trained_tiny_model(vocab, root / "cache")
-    checkpoint = save_tiny_checkpoint(root / "run" / "best.pt", model, vocab)
-    return {"root": root, "vocab": vocab, "cache": root / "cache", "model": model, "checkpoint": checkpoint}
+    return trained_world(tmp_path_factory.mktemp("analyze"))
 
 
 def test_collected_parameters_are_the_generators_output_question_by_question(world):

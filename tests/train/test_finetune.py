@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from eval_data import make_cache, make_dataset, save_tiny_checkpoint, trained_tiny_model
+from eval_data import trained_world
 from typer.testing import CliRunner
 
 from filmkit.cli import app
@@ -16,11 +16,8 @@ from filmkit.vqa import load_checkpoint
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("finetune")
-    make_dataset(root / "dataset")
-    vocab = make_cache(root / "dataset", root / "cache")
-    model = trained_tiny_model(vocab, root / "cache")
-    checkpoint = save_tiny_checkpoint(root / "run" / "best.pt", model, vocab)
+    world = trained_world(tmp_path_factory.mktemp("finetune"))
+    root = world["root"]
     # Questions only, in other words ("colour" and "Which" are new), about the first dataset's images: the shape
     # of the real CLEVR-Humans, whose images are CLEVR's.
     shutil.copytree(root / "dataset" / "questions", root / "reworded" / "questions")
@@ -29,7 +26,7 @@ def world(tmp_path_factory):
         for record in document["questions"]:
             record["question"] = record["question"].replace("What color", "Which colour")
         path.write_text(json.dumps(document))
-    return {"root": root, "vocab": vocab, "model": model, "checkpoint": checkpoint}
+    return world
 
 
 def test_new_words_start_as_unk_so_the_grown_model_answers_as_before(world):

@@ -175,7 +175,6 @@ def train_ppo_command(
             frames, num_envs, steps, lr, minibatch=minibatch, recurrence=recurrence, entropy_coef=entropy,
             target_success=target, seed=seed,
         )  # fmt: skip
-        settings.check(memory)
     except ValueError as error:
         fail(str(error))
     with progress_bars() as bar:
