@@ -96,9 +96,10 @@ def test_ppo_updates_and_logs(tmp_path):
 def test_train_ppo_command(tmp_path):
     result = invoke("train-ppo", "--env", "BabyAI-GoToRedBallGrey-v0", "--out", str(tmp_path / "p.pt"),
                     "--frames", "64", "--envs", "4", "--steps", "8", "--minibatch", "16", "--channels", "16",
-                    "--no-memory")  # fmt: skip
+                    "--no-memory", "--film-position", "output")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "64 frames" in result.output
+    assert load_policy(tmp_path / "p.pt")[0].config.film_position == "output"
 
 
 def test_ppo_refuses_a_recurrence_that_does_not_divide_the_rollout(tmp_path):

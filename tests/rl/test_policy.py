@@ -76,6 +76,24 @@ def test_bad_configs_name_the_value():
         PolicyConfig(conditioning="gated", vocab_size=35)
     with pytest.raises(ValueError, match="vocab_size"):
         PolicyConfig(goal="text")
+    with pytest.raises(ValueError, match="'middle'"):
+        PolicyConfig(vocab_size=35, film_position="middle")
+
+
+@pytest.mark.parametrize("position", ["input", "output"])
+def test_film_acts_where_the_config_says(position):
+    """The first block's first conv sees the FiLM-modulated cells ("input") or the plain cells ("output")."""
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=False, film_position=position)).eval()
+    seen = {}
+    policy.blocks[0].conv1.register_forward_hook(lambda module, args, out: seen.update(conv_input=args[0]))
+    block_input = policy.blocks[0].register_forward_pre_hook(lambda module, args: seen.update(block_input=args[0]))
+    with torch.no_grad():
+        policy(images(2), MISSIONS)
+        gamma, beta = policy.generator(policy.goal_encoder(MISSIONS))[:, 0].unbind(dim=1)
+    block_input.remove()
+    modulated = seen["block_input"] * gamma[:, :, None, None] + beta[:, :, None, None]
+    expected = modulated if position == "input" else seen["block_input"]
+    torch.testing.assert_close(seen["conv_input"], expected)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -84,6 +102,35 @@ def test_checkpoint_round_trip(tmp_path):
     save_policy(path, policy, "BabyAI-GoToRedBall-v0", ["<pad>", "<unk>"], [{"update": 1}], {"trained_by": "test"})
     loaded, checkpoint = load_policy(path)
     assert checkpoint["env_id"] == "BabyAI-GoToRedBall-v0" and checkpoint["history"] == [{"update": 1}]
+    with torch.no_grad():
+        assert torch.equal(loaded(images(2), MISSIONS)[0], policy(images(2), MISSIONS)[0])
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_the_heads_read_the_memory_output_plus_the_features_with_memory_skip(skip):
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory_skip=skip)).eval()
+    seen = {}
+    policy.actor.register_forward_pre_hook(lambda module, args: seen.update(head_input=args[0]))
+    hidden = torch.randn(2, 16)
+    with torch.no_grad():
+        policy(images(2), MISSIONS, hidden)
+        features = policy.encode(images(2), MISSIONS)
+        memory_out = policy.memory(features[:, None], hidden[None])[0][:, 0]
+    torch.testing.assert_close(seen["head_input"], memory_out + features if skip else memory_out)
+
+
+def test_format_1_checkpoints_load_as_they_were_built(tmp_path):
+    """Before format 2, FiLM always acted after the second conv and the heads read the memory output alone."""
+    policy = Policy(PolicyConfig(vocab_size=35, channels=16, film_position="output", memory_skip=False)).eval()
+    path = tmp_path / "old.pt"
+    save_policy(path, policy, "BabyAI-GoToRedBall-v0", ["<pad>", "<unk>"])
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["format"] = 1
+    del checkpoint["config"]["film_position"]
+    del checkpoint["config"]["memory_skip"]
+    torch.save(checkpoint, path)
+    loaded, _ = load_policy(path)
+    assert loaded.config.film_position == "output" and not loaded.config.memory_skip
     with torch.no_grad():
         assert torch.equal(loaded(images(2), MISSIONS)[0], policy(images(2), MISSIONS)[0])
 

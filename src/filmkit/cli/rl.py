@@ -16,6 +16,8 @@ rl_app = typer.Typer(
 app.add_typer(rl_app, name="rl")
 
 THREADS_HELP = "Torch threads (default: torch's own choice)."
+MEMORY_SKIP_HELP = "With memory: the heads read the pooled features plus the memory's output, not its output alone."
+FILM_POSITION_HELP = "Where FiLM acts in each block: input (before the first conv) or output (after the second)."
 
 
 def _setup(threads: int | None, out: Path | None = None, overwrite: bool = False, env: str | None = None) -> None:
@@ -83,6 +85,8 @@ def train_il_command(
     conditioning: str = typer.Option("film", help="film or concat (the baseline)."),
     goal: str = typer.Option("text", help="text (mission words) or vector (structured goal vector)."),
     memory: bool = typer.Option(True, help="GRU memory across an episode's steps."),
+    film_position: str = typer.Option("input", help=FILM_POSITION_HELP),
+    memory_skip: bool = typer.Option(True, help=MEMORY_SKIP_HELP),
     channels: int = typer.Option(64, help="Width of the conv blocks."),
     epochs: int = typer.Option(10, help="Passes over the demos."),
     batch_episodes: int = typer.Option(64, help="Demos per update."),
@@ -110,7 +114,16 @@ def train_il_command(
             if not 1 <= max_demos <= demos.num_episodes:
                 fail(f"--max-demos {max_demos} is outside 1..{demos.num_episodes} (the demos in {demos_path})")
             demos = demos.head(max_demos)
-        config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
+        config = PolicyConfig(
+            conditioning,
+            goal,
+            len(vocab),
+            GOAL_DIM,
+            channels=channels,
+            memory=memory,
+            film_position=film_position,
+            memory_skip=memory_skip,
+        )
         settings = ILSettings(epochs, batch_episodes, lr, eval_every, eval_episodes, target, seed)
     except ValueError as error:
         fail(str(error))
@@ -149,6 +162,8 @@ def train_ppo_command(
     conditioning: str = typer.Option("film", help="film or concat (the baseline)."),
     goal: str = typer.Option("text", help="text (mission words) or vector (structured goal vector)."),
     memory: bool = typer.Option(True, help="GRU memory across an episode's steps."),
+    film_position: str = typer.Option("input", help=FILM_POSITION_HELP),
+    memory_skip: bool = typer.Option(True, help=MEMORY_SKIP_HELP),
     channels: int = typer.Option(64, help="Width of the conv blocks."),
     num_envs: int = typer.Option(16, "--envs", help="Environments stepped in lockstep in this process."),
     steps: int = typer.Option(40, help="Steps per environment per rollout."),
@@ -170,7 +185,16 @@ def train_ppo_command(
     _setup(threads, out, overwrite, env)
     vocab = Vocab.babyai()
     try:
-        config = PolicyConfig(conditioning, goal, len(vocab), GOAL_DIM, channels=channels, memory=memory)
+        config = PolicyConfig(
+            conditioning,
+            goal,
+            len(vocab),
+            GOAL_DIM,
+            channels=channels,
+            memory=memory,
+            film_position=film_position,
+            memory_skip=memory_skip,
+        )
         settings = PPOSettings(
             frames, num_envs, steps, lr, minibatch=minibatch, recurrence=recurrence, entropy_coef=entropy,
             target_success=target, seed=seed,

@@ -1,11 +1,12 @@
 """Goal-conditioned actor-critic policies over BabyAI's 7x7x3 egocentric grid, FiLM-conditioned or concatenation.
 
 The network (after BabyAI 1.1, narrower for CPUs): each grid cell's (object, colour, state) triple is a bag of three
-learned embeddings; residual conv blocks are conditioned on the goal, either by FiLM (the goal predicts a per-channel
-gamma and beta after the block's second conv, through ``filmkit.film``) or, for the baseline, by concatenating a
-projection of the goal to every cell at the block's input (the two have the same size within 2%). A max-pool over the
-grid, an optional GRU memory, then actor and critic heads. The goal is the mission text (word embeddings + GRU) or a
-goal vector (``envs.goal_vector``).
+learned embeddings; residual conv blocks are conditioned on the goal, either by FiLM (the goal predicts a
+per-channel gamma and beta, through ``filmkit.film``, applied to the block's input or after its second conv) or, for
+the baseline, by concatenating a projection of the goal to every cell at the block's input (the two have the same size
+within 2%). A max-pool over the grid, an optional GRU memory (whose output is added to the pooled features, so the
+heads see the present observation directly while the memory learns what to add), then actor and critic heads. The
+goal is the mission text (word embeddings + GRU) or a goal vector (``envs.goal_vector``).
 
 >>> policy = Policy(PolicyConfig(vocab_size=35, channels=16, memory=True))
 >>> images = torch.zeros(4, 7, 7, 3, dtype=torch.uint8)
@@ -28,6 +29,11 @@ NUM_ACTIONS = 7
 CELL_VALUES = 16  # minigrid's object (0-10), colour (0-5) and state (0-2) indices all fit below 16
 CONDITIONINGS = ("film", "concat")
 GOAL_KINDS = ("text", "vector")
+# Where FiLM acts in each block. "input": on the block's input, before its first conv, so the goal decides which cell
+# features the convolutions combine (on GoToLocal this learns twice as fast as "output"; docs/rl.md). "output":
+# after the second conv, the CLEVR model's placement; checkpoints of format 1 were all built this way.
+FILM_POSITIONS = ("input", "output")
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -42,11 +48,17 @@ class PolicyConfig:
     num_blocks: int = 2
     goal_hidden: int = 64  # word embedding and GRU width, or the goal vector's projection
     memory: bool = True
+    # The heads read pooled features + memory output rather than the memory output alone: PPO then learns as fast
+    # with memory as without it (docs/rl.md). Checkpoints of format 1 were all built without it.
+    memory_skip: bool = True
     head_hidden: int = 64
+    film_position: str = "input"  # input | output (FILM_POSITIONS)
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
             raise ValueError(f"unknown conditioning {self.conditioning!r}; choose film or concat")
+        if self.film_position not in FILM_POSITIONS:
+            raise ValueError(f"unknown film_position {self.film_position!r}; choose input or output")
         if self.goal not in GOAL_KINDS:
             raise ValueError(f"unknown goal kind {self.goal!r}; choose text or vector")
         if self.goal == "text" and self.vocab_size < 2:
@@ -77,11 +89,16 @@ class GoalEncoder(nn.Module):
 
 
 class ConditionedBlock(nn.Module):
-    """conv3x3 -> ReLU -> conv3x3 -> condition -> ReLU, plus the input (residual, as in BabyAI 1.1)."""
+    """conv3x3 -> ReLU -> conv3x3 -> ReLU, plus the input (residual, as in BabyAI 1.1), conditioned on the goal.
 
-    def __init__(self, channels: int, goal_hidden: int, conditioning: str):
+    FiLM acts on the block's input or on the second conv's output (``film_position``); concatenation tiles the goal
+    over the input.
+    """
+
+    def __init__(self, channels: int, goal_hidden: int, conditioning: str, film_position: str = "input"):
         super().__init__()
         self.conditioning = conditioning
+        self.film_position = film_position
         extra = 0
         if conditioning == "concat":
             # A quarter-width projection of the goal per block keeps the baseline the size of the FiLM policy.
@@ -96,8 +113,10 @@ class ConditionedBlock(nn.Module):
         if self.conditioning == "concat":
             tiled = self.project(goal)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
             inputs = torch.cat([x, tiled], dim=1)
+        if gamma_beta is not None and self.film_position == "input":
+            inputs = self.film(inputs, gamma_beta[:, 0], gamma_beta[:, 1])
         out = self.conv2(torch.relu(self.conv1(inputs)))
-        if gamma_beta is not None:
+        if gamma_beta is not None and self.film_position == "output":
             out = self.film(out, gamma_beta[:, 0], gamma_beta[:, 1])
         return x + torch.relu(out)
 
@@ -120,7 +139,8 @@ class Policy(nn.Module):
             FiLMGenerator(config.goal_hidden, config.num_blocks, c) if config.conditioning == "film" else None
         )
         self.blocks = nn.ModuleList(
-            ConditionedBlock(c, config.goal_hidden, config.conditioning) for _ in range(config.num_blocks)
+            ConditionedBlock(c, config.goal_hidden, config.conditioning, config.film_position)
+            for _ in range(config.num_blocks)
         )
         self.memory = nn.GRU(c, c, batch_first=True) if config.memory else None
         self.actor = nn.Sequential(nn.Linear(c, config.head_hidden), nn.Tanh(), nn.Linear(config.head_hidden, 7))
@@ -142,6 +162,10 @@ class Policy(nn.Module):
     def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.actor(features), self.critic(features).squeeze(-1)
 
+    def _with_memory(self, features: torch.Tensor, memory_out: torch.Tensor) -> torch.Tensor:
+        """What the heads read when there is memory: its output, plus the features when ``memory_skip``."""
+        return memory_out + features if self.config.memory_skip else memory_out
+
     def forward(
         self, images: torch.Tensor, goals: torch.Tensor, hidden: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -150,7 +174,7 @@ class Policy(nn.Module):
             return *self.heads(features), None
         hidden = self.initial_state(len(images)) if hidden is None else hidden
         out, last = self.memory(features[:, None], hidden[None].contiguous())
-        return *self.heads(out[:, 0]), last[0]
+        return *self.heads(self._with_memory(features, out[:, 0])), last[0]
 
     def forward_sequences(
         self, images: torch.Tensor, goals: torch.Tensor, hidden: torch.Tensor | None, dones: torch.Tensor
@@ -168,7 +192,7 @@ class Policy(nn.Module):
             outputs = []
             for step in range(steps):
                 out, last = self.memory(features[step][:, None], hidden[None].contiguous())
-                outputs.append(out[:, 0])
+                outputs.append(self._with_memory(features[step], out[:, 0]))
                 hidden = last[0] * (1 - dones[step])[:, None]
             features = torch.stack(outputs)
         return self.heads(features)
@@ -186,7 +210,7 @@ class Policy(nn.Module):
             out, _ = self.memory(packed)
             out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
             mask = torch.arange(out.shape[1])[None] < lengths[:, None]
-            features = out[mask]
+            features = self._with_memory(features, out[mask])
         return self.heads(features)[0]
 
     def num_parameters(self) -> int:
@@ -197,7 +221,7 @@ def checkpoint_dict(policy: Policy, env_id: str, vocab_words: list[str], history
     """What an RL checkpoint holds: plain types and tensors only, so it loads with ``weights_only=True``."""
     return {
         "kind": "filmkit-rl-policy",
-        "format": 1,
+        "format": CHECKPOINT_FORMAT,
         "config": asdict(policy.config),
         "env_id": env_id,
         "vocab": vocab_words,
@@ -230,7 +254,10 @@ def load_policy(path) -> tuple[Policy, dict]:
     if not isinstance(checkpoint, dict) or checkpoint.get("kind") != "filmkit-rl-policy":
         kind = checkpoint.get("kind", "unknown") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ValueError(f"{path}: not an RL policy checkpoint (kind {kind!r}); train one with filmkit rl train-il")
-    policy = Policy(PolicyConfig(**checkpoint["config"]))
+    config = dict(checkpoint["config"])
+    if checkpoint.get("format", 1) == 1:
+        config.update(film_position="output", memory_skip=False)  # the only architecture before format 2
+    policy = Policy(PolicyConfig(**config))
     policy.load_state_dict(checkpoint["state_dict"])
     policy.eval()
     return policy, checkpoint
