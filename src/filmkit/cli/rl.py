@@ -40,6 +40,17 @@ def _setup(threads: int | None, out: Path | None = None, overwrite: bool = False
         torch.set_num_threads(threads)
 
 
+def _policy_config(vocab_size: int, conditioning, goal, channels, memory, film_position, memory_skip):
+    """The policy both training commands build from their shared options (ValueError names a bad one)."""
+    from filmkit.rl.envs import GOAL_DIM
+    from filmkit.rl.policy import PolicyConfig
+
+    return PolicyConfig(
+        conditioning, goal, vocab_size, GOAL_DIM, channels=channels, memory=memory, film_position=film_position,
+        memory_skip=memory_skip,
+    )  # fmt: skip
+
+
 def _load(checkpoint: Path):
     from filmkit.rl.policy import load_policy
 
@@ -100,9 +111,8 @@ def train_il_command(
 ) -> None:
     """Behavioural cloning of bot demos; prints the success rate at every evaluation."""
     from filmkit.rl.demos import load_demos
-    from filmkit.rl.envs import GOAL_DIM, Vocab
+    from filmkit.rl.envs import Vocab
     from filmkit.rl.imitation import ILSettings, train_imitation
-    from filmkit.rl.policy import PolicyConfig
 
     _setup(threads, out, overwrite)
     if not demos_path.is_file():
@@ -114,16 +124,7 @@ def train_il_command(
             if not 1 <= max_demos <= demos.num_episodes:
                 fail(f"--max-demos {max_demos} is outside 1..{demos.num_episodes} (the demos in {demos_path})")
             demos = demos.head(max_demos)
-        config = PolicyConfig(
-            conditioning,
-            goal,
-            len(vocab),
-            GOAL_DIM,
-            channels=channels,
-            memory=memory,
-            film_position=film_position,
-            memory_skip=memory_skip,
-        )
+        config = _policy_config(len(vocab), conditioning, goal, channels, memory, film_position, memory_skip)
         settings = ILSettings(epochs, batch_episodes, lr, eval_every, eval_episodes, target, seed)
     except ValueError as error:
         fail(str(error))
@@ -178,23 +179,13 @@ def train_ppo_command(
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """PPO from scratch; logs windowed success rate, return and frames/s."""
-    from filmkit.rl.envs import GOAL_DIM, Vocab
-    from filmkit.rl.policy import PolicyConfig
+    from filmkit.rl.envs import Vocab
     from filmkit.rl.ppo import PPOSettings, train_ppo
 
     _setup(threads, out, overwrite, env)
     vocab = Vocab.babyai()
     try:
-        config = PolicyConfig(
-            conditioning,
-            goal,
-            len(vocab),
-            GOAL_DIM,
-            channels=channels,
-            memory=memory,
-            film_position=film_position,
-            memory_skip=memory_skip,
-        )
+        config = _policy_config(len(vocab), conditioning, goal, channels, memory, film_position, memory_skip)
         settings = PPOSettings(
             frames, num_envs, steps, lr, minibatch=minibatch, recurrence=recurrence, entropy_coef=entropy,
             target_success=target, seed=seed,
