@@ -210,11 +210,11 @@ def train_ppo_command(
         except ValueError as error:
             fail(str(error))
     last = result.history[-1]
-    outcome = (
-        f"success {result.final_eval['success_rate']:.1%} on {settings.eval_episodes} evaluation episodes"
-        if result.final_eval
-        else f"target not reached (training success {last['success_rate']:.1%})"
-    )
+    training = f"training success {last['success_rate']:.1%}"
+    if result.final_eval:
+        outcome = f"success {result.final_eval['success_rate']:.1%} on {settings.eval_episodes} evaluation episodes"
+    else:
+        outcome = training if target is None else f"target not reached ({training})"
     typer.echo(
         f"{env}: {result.frames} frames, {result.episodes} episodes in {result.seconds / 60:.1f} min "
         f"({last['frames_per_s']:.0f} frames/s, env alone {last['env_frames_per_s']:.0f}); {outcome}; checkpoint {out}"
