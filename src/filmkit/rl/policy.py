@@ -48,8 +48,8 @@ class PolicyConfig:
     num_blocks: int = 2
     goal_hidden: int = 64  # word embedding and GRU width, or the goal vector's projection
     memory: bool = True
-    # The heads read pooled features + memory output rather than the memory output alone: PPO then learns as fast
-    # with memory as without it (docs/rl.md). Checkpoints of format 1 were all built without it.
+    # The heads read pooled features + memory output rather than the memory output alone: PPO with memory then
+    # learns faster than without memory, where it used to crawl (docs/rl.md). Format-1 checkpoints have no skip.
     memory_skip: bool = True
     head_hidden: int = 64
     film_position: str = "input"  # input | output (FILM_POSITIONS)
