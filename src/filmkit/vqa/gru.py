@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from filmkit.vqa.cpu_matmul import matmul_transposed
+
 
 class _PackedGRUFinalState(torch.autograd.Function):
     """Final hidden states of a single-layer GRU from the input projections of packed, time-major tokens.
@@ -39,7 +41,7 @@ class _PackedGRUFinalState(torch.autograd.Function):
                 rows = slice(offset, offset + size)
                 h_prev = h[:size]
                 previous[rows] = h_prev
-                recurrent = torch.mm(h_prev.to(weight_hh.dtype), weight_hh.t()).to(projected.dtype) + bias_hh
+                recurrent = matmul_transposed(h_prev.to(weight_hh.dtype), weight_hh).to(projected.dtype) + bias_hh
                 r_pre, z_pre, n_pre = projected[rows].chunk(3, dim=1)
                 hr, hz, hn = recurrent.chunk(3, dim=1)
                 r, z, n = gates[rows].chunk(3, dim=1)  # views: the gates are written in place, not copied
@@ -60,6 +62,7 @@ class _PackedGRUFinalState(torch.autograd.Function):
             grad_h = grad_h.to(gates.dtype, copy=True)
             grad_projected = torch.empty_like(gates)
             grad_recurrent = torch.empty_like(gates)  # w.r.t. W_hh h + b_hh
+            weight_hh_t = weight_hh.t().contiguous()  # one copy: products read it at full speed at every step
             offset = previous.shape[0]
             for size in reversed(ctx.batch_sizes):
                 offset -= size
@@ -73,9 +76,9 @@ class _PackedGRUFinalState(torch.autograd.Function):
                     block.copy_(values)
                 for block, values in zip(grad_recurrent[rows].chunk(3, dim=1), (d_r, d_z, d_n * r), strict=True):
                     block.copy_(values)
-                through_weights = grad_recurrent[rows].to(weight_hh.dtype) @ weight_hh
+                through_weights = matmul_transposed(grad_recurrent[rows].to(weight_hh.dtype), weight_hh_t)
                 grad_h[:size] = d * z + through_weights.to(gates.dtype)
-            grad_weight = grad_recurrent.to(weight_hh.dtype).t() @ previous.to(weight_hh.dtype)
+            grad_weight = matmul_transposed(grad_recurrent.to(weight_hh.dtype).t(), previous.to(weight_hh.dtype).t())
             grad_bias = grad_recurrent.sum(dim=0)
         return grad_projected, grad_weight, grad_bias, None
 
