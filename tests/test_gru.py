@@ -34,6 +34,18 @@ def test_outputs_and_every_gradient_equal_torch_gru(lengths):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5, msg=name)
 
 
+def test_a_gru_wide_enough_for_onednn_products_equals_torch_gru():
+    # 16 x 128 by 128 x 384 and larger: every product of this GRU goes through oneDNN where torch has it.
+    torch.manual_seed(0)
+    gru = nn.GRU(16, 128, batch_first=True)
+    lengths = torch.tensor([12, 3, 9, 12, 1, 7, 5, 11, 2, 8, 10, 4, 6, 12, 9, 3])
+    embedded = torch.randn(len(lengths), int(lengths.max()), 16)
+    expected = outputs_and_gradients(torch_final_state, embedded, lengths, gru)
+    ours = outputs_and_gradients(gru_final_state, embedded, lengths, gru)
+    for name, a, b in zip(["final state", "embeddings", *dict(gru.named_parameters())], expected, ours, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5, msg=name)
+
+
 def test_the_hand_written_backward_passes_gradcheck():
     torch.manual_seed(0)
     projected = torch.randn(9, 12, dtype=torch.double, requires_grad=True)  # 4 sequences of lengths 4, 3, 1, 1
