@@ -6,7 +6,8 @@ FLOPs are counted with torch.utils.flop_counter over one forward + backward pass
 2 FLOPs). The "visual" part is the FiLMed network (stem, ResBlocks, classifier: convolutions and the classifier's
 linear layers), timed on its own with the FiLM parameters as an input that receives gradients; "whole" adds the
 question encoder and the FiLM generator. Peak FLOP/s: cores x FLOPs per cycle x clock (see machine.py; pass the
-clock benchmarks/clock.c measures as --clock-mhz), next to the rate of a large matrix multiply.
+clock benchmarks/clock.c measures as --clock-mhz), next to the rate of a large matrix multiply (torch.mm, and for
+fp32 also oneDNN's product, which the CPU GRU uses: filmkit.vqa.cpu_matmul).
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from filmkit.train.devices import autocast_context
-from filmkit.vqa import FiLMVQA, build_config
+from filmkit.vqa import FiLMVQA, build_config, cpu_matmul
 from machine import cpu_description, cpu_peak_gflops, environment, measured_matmul_gflops, print_table, random_batch
+
+
+def onednn_product_flops(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of oneDNN's ``a @ b.T`` (filmkit.vqa.cpu_matmul), which torch's counter does not know."""
+    rows, inner = a_shape
+    return 2 * rows * inner * b_shape[0]
 
 
 def counted_flops(run) -> int:
     """FLOPs of the operations ``run()`` dispatches (matrix multiplies and convolutions, forward and backward)."""
-    with FlopCounterMode(display=False) as counter:
+    onednn = {torch.ops.mkldnn._linear_pointwise: onednn_product_flops} if cpu_matmul.ONEDNN_MATMUL else {}
+    with FlopCounterMode(display=False, custom_mapping=onednn) as counter:
         run()
     return counter.get_total_flops()
 
@@ -104,9 +112,12 @@ def main() -> None:
     cpu = cpu_description()
     ceiling = {"benchmark": "cpu_peak", **cpu, "clock_mhz_used": args.clock_mhz or cpu["mhz"]}
     for precision in args.precision:
-        ceiling[f"peak_gflops_{precision}"] = cpu_peak_gflops(precision, cpu, args.clock_mhz)
+        ceiling[f"peak_gflops_{precision}"] = round(cpu_peak_gflops(precision, cpu, args.clock_mhz), 1)
         if args.matmul_size:
             ceiling[f"matmul_gflops_{precision}"] = round(measured_matmul_gflops(precision, args.matmul_size), 1)
+    if args.matmul_size and "fp32" in args.precision:
+        onednn_gflops = measured_matmul_gflops("fp32", args.matmul_size, onednn=True)
+        ceiling["matmul_gflops_fp32_onednn"] = round(onednn_gflops, 1)
     print(json.dumps(ceiling), flush=True)
     rows = []
     for preset in args.presets:

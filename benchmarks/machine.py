@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from filmkit.train.devices import cpu_has_native_bf16
+from filmkit.vqa.cpu_matmul import matmul_transposed
 
 
 def _cpuinfo() -> str:
@@ -78,14 +79,19 @@ def cpu_peak_gflops(precision: str, cpu: dict | None = None, mhz: float | None =
     return cores * per_cycle * mhz / 1000
 
 
-def measured_matmul_gflops(precision: str, size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of a large square matrix multiply, the best this torch build reaches here (a practical ceiling)."""
+def measured_matmul_gflops(precision: str, size: int = 2048, repeats: int = 5, onednn: bool = False) -> float:
+    """GFLOP/s of a large square matrix multiply, the best this torch build reaches here (a practical ceiling).
+
+    ``onednn`` times the product the CPU GRU uses (``filmkit.vqa.cpu_matmul``) instead of ``torch.mm``; for fp32
+    the two are different libraries (MKL and oneDNN) and run at different speeds on some CPUs.
+    """
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    torch.mm(a, b)  # warm-up: thread pool and kernel selection
+    product = matmul_transposed if onednn else torch.mm
+    product(a, b)  # warm-up: thread pool and kernel selection
     start = time.perf_counter()
     for _ in range(repeats):
-        torch.mm(a, b)
+        product(a, b)
     seconds = (time.perf_counter() - start) / repeats
     return 2 * size**3 / seconds / 1e9
 

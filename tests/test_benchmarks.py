@@ -38,11 +38,14 @@ def test_inference_rows_give_latency_throughput_and_ask():
 
 def test_flop_counts_cover_the_visual_network_and_the_whole_model():
     tiny = ["--batch", "2", "--steps", "1", "--matmul-size", "256"]
-    rows = run_script("bench_flops.py", "--presets", "cpu", "--precision", "fp32", *tiny)
-    ceiling, row = rows
+    rows = run_script("bench_flops.py", "--presets", "cpu", "--precision", "fp32", "bf16", *tiny)
+    ceiling, row, bf16_row = rows
     assert ceiling["benchmark"] == "cpu_peak" and ceiling["matmul_gflops_fp32"] > 0
+    assert ceiling["matmul_gflops_fp32_onednn"] > 0
     # The question encoder and the generator add work on top of the visual network.
     assert row["gflop_per_sample"] > row["visual_gflop_per_sample"] > 0
+    # The same math in either precision, whichever library multiplies (fp32 GRU products go through oneDNN).
+    assert row["gflop_per_sample"] == bf16_row["gflop_per_sample"]
     if ceiling["peak_gflops_fp32"]:
         assert row["visual_share_of_peak"] == pytest.approx(
             row["visual_gflops"] / ceiling["peak_gflops_fp32"], abs=1e-3
