@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from filmkit.train.allocator import tune_memory
 from filmkit.train.devices import autocast_context
 from filmkit.vqa import FiLMVQA, build_config, cpu_matmul
 from machine import cpu_description, cpu_peak_gflops, environment, measured_matmul_gflops, print_table, random_batch
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--clock-mhz", type=float, help="the cores' real clock (benchmarks/clock.c); default: reported")
     args = parser.parse_args()
+    tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = cpu_description()

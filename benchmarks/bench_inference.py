@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from filmkit.data.vocab import build_vocab
+from filmkit.train.allocator import tune_memory
 from filmkit.train.ask import ask
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.vqa import FiLMVQA, build_config
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--ask-preset", default="cpu", help="preset for the `ask` row ('none' skips it)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 import torch.nn.functional as F
 
+from filmkit.train.allocator import tune_memory
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.loop import make_adam
 from filmkit.vqa import FiLMVQA, build_config, count_parameters
@@ -41,6 +42,7 @@ def measure(
     compiled: bool = False,
 ) -> dict:
     """Seconds per training step of ``preset`` at ``batch``, averaged over ``steps`` after ``warmup`` steps."""
+    tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
     if threads:
         torch.set_num_threads(threads)
     where = resolve_device(device)

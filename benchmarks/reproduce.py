@@ -44,6 +44,7 @@ from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit
 from filmkit.data.preprocess import preprocess
 from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES
+from filmkit.train.allocator import tune_memory
 from filmkit.train.config import TrainConfig, model_config
 from filmkit.train.devices import autocast_context, fastest_precision, resolve_device
 from filmkit.train.evaluate import evaluate
@@ -324,6 +325,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes decoding images when caching")
     parser.add_argument("--rows", nargs="+", help="rows and stages to run (default: all)")
     args = parser.parse_args()
+    tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
     known = {name for _, name, _, _, _ in ROWS} | set(STAGES)
     unknown = sorted(set(args.rows or []) - known)
     if unknown:

@@ -3,6 +3,7 @@
 import typer
 
 from filmkit import __version__
+from filmkit.train.allocator import tune_memory
 
 app = typer.Typer(
     name="filmkit",
@@ -27,3 +28,4 @@ def root(
     ),
 ) -> None:
     """FiLM: feature-wise linear modulation for visual reasoning and goal-conditioned control."""
+    tune_memory()  # glibc keeps freed memory: faster training steps (filmkit.train.allocator)
