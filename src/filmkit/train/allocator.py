@@ -7,8 +7,8 @@ kernel. Here allocations up to 32 MiB (glibc's largest threshold) come from the 
 stays with the process (``mallopt``).
 
 Measured on the project's 2-core machine (docs/performance.md, "Memory allocation"): training steps of the `cpu`
-preset about 1.2x faster, of `paper` about 1.05x, of `paper-pixels` unchanged, at the same peak memory within
-10%. Settings the user made (``MALLOC_*`` variables, ``GLIBC_TUNABLES``) are left alone, ``FILMKIT_TUNE_MEMORY=0``
+preset 1.16-1.17x as fast, of `paper` in fp32 1.08x, of `paper` in bf16 and `paper-pixels` 0.96-0.98x (about
+their run-to-run spread), with peak memory up to 6% higher. Settings the user made (``MALLOC_*`` variables, ``GLIBC_TUNABLES``) are left alone, ``FILMKIT_TUNE_MEMORY=0``
 turns this off, and other systems are unchanged.
 """
 
