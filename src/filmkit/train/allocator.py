@@ -6,10 +6,12 @@ faults and the kernel's zeroing of every page: a benchmark of the `cpu` preset s
 kernel. Here allocations up to 32 MiB (glibc's largest threshold) come from the heap, and up to 2 GiB of free heap
 stays with the process (``mallopt``).
 
-Measured on the project's 2-core machine (docs/performance.md, "Memory allocation"): training steps of the `cpu`
-preset 1.16-1.17x as fast, of `paper` in fp32 1.08x, of `paper` in bf16 and `paper-pixels` 0.96-0.98x (about
-their run-to-run spread), with peak memory up to 6% higher. Settings the user made (``MALLOC_*`` variables, ``GLIBC_TUNABLES``) are left alone, ``FILMKIT_TUNE_MEMORY=0``
-turns this off, and other systems are unchanged.
+Measured on the project's 2-core machine (docs/performance.md, "Memory allocation"): benchmarked training steps
+of the `cpu` preset 1.16-1.17x as fast, of `paper` in fp32 1.08x, of `paper` in bf16 and `paper-pixels`
+0.96-0.98x (about their run-to-run spread), with peak memory up to 6% higher. A real `filmkit train` run of the
+`cpu` preset took 3-5% less wall time: beside its data loading, page faults weigh less. Settings the user made
+(``MALLOC_*`` variables, ``GLIBC_TUNABLES``) are left alone, ``FILMKIT_TUNE_MEMORY=0`` turns this off, and other
+systems are unchanged.
 """
 
 from __future__ import annotations
