@@ -17,7 +17,6 @@ systems are unchanged.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
@@ -33,10 +32,7 @@ def _glibc():
     """The C library if it is glibc (the only one whose mallopt takes these parameters), else None."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    libc = ctypes.CDLL(name)
+    libc = ctypes.CDLL(None)  # the process's own symbols, glibc's among them; no library search at start-up
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return libc
 
