@@ -203,3 +203,22 @@ def test_config_rejects_bad_values_by_name():
         tiny_config(stem_num_layers=5, stem_stride=2, stem_kernel_size=4)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         build_config("huge")
+
+
+def test_an_image_index_runs_the_stem_once_per_image_with_the_same_answers():
+    from filmkit.vqa import FiLMVQA, build_config
+
+    model = FiLMVQA(build_config("cpu", vocab_size=20, num_answers=8, image_height=32, image_width=32)).eval()
+    images = torch.rand(3, 3, 32, 32)
+    questions = torch.tensor([[1, 5, 7, 2], [1, 4, 2, 0], [1, 6, 2, 0], [1, 9, 9, 2], [1, 3, 2, 0]])
+    index = torch.tensor([2, 0, 2, 1, 0])
+    calls = []
+    model.network.stem.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    shared = model(images, questions, index)
+    repeated = model(images[index], questions)
+    assert calls == [3, 5]
+    torch.testing.assert_close(shared, repeated)
+    with pytest.raises(ValueError, match="outside the batch's 3 images"):
+        model(images, questions, torch.tensor([0, 1, 2, 3, 0]))
+    with pytest.raises(ValueError, match="one entry per question"):
+        model(images, questions, torch.tensor([0, 1]))

@@ -73,3 +73,44 @@ def test_equal_shards_give_every_rank_the_same_number_of_batches():
     assert {len(s) for s in samplers} == {2}  # 7 samples each: batches of 4 and 3
     union = [i for s in samplers for i in flatten(list(s))]
     assert len(union) == len(set(union)) == 21
+
+
+def _grouped(images, **options):
+    from filmkit.data.sampler import ImageGroupedBatchSampler
+
+    return ImageGroupedBatchSampler(images, **options)
+
+
+def test_grouped_batches_see_every_question_once_and_few_images_each():
+    import numpy as np
+
+    images = np.random.default_rng(0).integers(0, 40, size=400)
+    sampler = _grouped(images, batch_size=16, per_image=4, seed=3)
+    batches = list(sampler)
+    assert sorted(i for batch in batches for i in batch) == list(range(400))
+    assert len(batches) == sampler.batches_per_epoch() == len(sampler)
+    assert all(len(batch) <= 16 and len({int(images[i]) for i in batch}) <= 4 for batch in batches)
+    # Grouping is what makes the stem cheaper: far fewer distinct images than questions in a batch.
+    assert np.mean([len({int(images[i]) for i in batch}) for batch in batches]) <= 4
+    assert batches == list(_grouped(images, batch_size=16, per_image=4, seed=3))
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+
+
+def test_grouped_sampler_resumes_mid_epoch_and_shards_disjointly():
+    images = [i // 5 for i in range(53)]
+    full = list(_grouped(images, batch_size=6, per_image=3, seed=1))
+    resumed = _grouped(images, batch_size=6, per_image=3, seed=1)
+    resumed.set_epoch(0, start_batch=4)
+    assert list(resumed) == full[4:]
+    options = dict(batch_size=6, per_image=3, world_size=2, equal_shards=True)
+    shards = [list(_grouped(images, rank=rank, **options)) for rank in (0, 1)]
+    seen = [{i for batch in shard for i in batch} for shard in shards]
+    assert not seen[0] & seen[1] and len(shards[0]) == len(shards[1])
+
+
+def test_grouped_sampler_never_ends_an_epoch_on_a_lone_question():
+    images = [0, 0, 1, 1, 2]  # groups of 2, 2 and a lone question: alone in a batch it would be last half the time
+    for seed in range(20):
+        batches = list(_grouped(images, batch_size=2, per_image=2, seed=seed))
+        assert len(batches[-1]) >= 2 and sorted(i for batch in batches for i in batch) == list(range(5))

@@ -56,6 +56,15 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(architecture):
     assert losses[1] < losses[0]
 
 
+@pytest.mark.parametrize("architecture", BASELINES)
+def test_an_image_index_gives_each_baseline_the_same_answers_as_repeated_images(architecture):
+    model = build_model(baseline_config(architecture, "cpu", vocab_size=12, num_answers=5, **TINY_BASELINE)).eval()
+    images, questions = torch.rand(2, 3, 64, 64), torch.randint(1, 12, (4, 7))
+    index = torch.tensor([1, 1, 0, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(model(images, questions, index), model(images[index], questions))
+
+
 def test_the_question_only_baseline_ignores_the_image():
     model = build_model(baseline_config("lstm", "cpu", vocab_size=12, num_answers=5, **TINY_BASELINE)).eval()
     questions = torch.randint(1, 12, (2, 7))

@@ -1,24 +1,85 @@
-"""The speedrun script runs end to end and reports its curve (a few steps on the tiny cache)."""
+"""`filmkit speedrun` on the tiny cache: a budget in seconds, the schedule fitted to it, the report, resuming."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-from train_fixtures import tiny_cache
+import pytest
+from train_fixtures import TINY_MODEL, tiny_cache
+from typer.testing import CliRunner
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "speedrun.py"
+from filmkit.cli import app
+from filmkit.experiments.recipes import get_recipe, recipe_config
+from filmkit.experiments.speedrun import minutes_to, run_speedrun
+from filmkit.train import loop
+from filmkit.train.loop import Trainer, TrainingError
+
+TINY = [f"model.{key}={json.dumps(value)}" for key, value in TINY_MODEL.items()]
+TINY += ["batch_size=4", "questions_per_image=2", "val_every=20", "val_subset=3", "checkpoint_every=10"]
 
 
-def test_speedrun_reports_a_curve_with_training_accuracy_and_plots_it(tmp_path):
+@pytest.fixture(autouse=True)
+def _time_few_steps(monkeypatch):
+    monkeypatch.setattr(loop, "SPEED_STEPS", (2, 6))  # time steps 2-6 instead of 10-60: tiny budgets
+
+
+def test_speedrun_fits_its_schedule_to_the_budget_evaluates_and_reports(tmp_path):
     cache = tiny_cache(tmp_path)
-    out, plot = tmp_path / "run", tmp_path / "curve.png"
-    command = [sys.executable, str(SCRIPT), "--data", str(cache), "--resolution", "16", "--steps", "3"]
-    command += ["--out", str(out), "--plot", str(plot)]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
-    row = json.loads(finished.stdout.splitlines()[0])
-    assert row["steps"] == 3 and row["recipe"]["augment_shift"] == 4
-    assert [point["step"] for point in row["curve"]] == [3]
-    assert 0.0 <= row["curve"][0]["train_accuracy"] <= 1.0
-    assert plot.stat().st_size > 0
+    result = run_speedrun(cache, tmp_path / "run", minutes=0.1, settings=TINY)
+    record = result.record
+    fitted = record["train_config"]["max_steps"]
+    # The first steps were timed and the schedule sized to the 6 s budget: more steps than the timing took, the
+    # run ended by its step count or at the time limit, and the recorded minutes fit the budget.
+    assert fitted is not None and 6 < fitted < 10**6
+    assert record["steps"] <= fitted and record["training_minutes"] <= 0.1 * 1.3
+    assert record["validation"]["scored"] == 8  # the tiny validation split, whole
+    assert record["test"]["questions"] == 5 and not record["test"]["has_answers"]
+    assert record["curve"] and record["curve"][-1]["step"] == record["steps"]
+    assert set(record["minutes_to"]) == {"70%", "80%", "90%"}
+    report = result.report.read_text()
+    assert f"**{record['validation']['overall']['accuracy']:.1f}%**" in report
+    assert "Validation accuracy by question type" in report and "have no answers (predictions only)" in report
+    assert (tmp_path / "run" / "report" / "speedrun-curve.png").stat().st_size > 0
+    assert json.loads((tmp_path / "run" / "speedrun.json").read_text())["steps"] == record["steps"]
+
+
+def test_rerunning_a_finished_speedrun_resumes_it_and_other_options_are_refused(tmp_path):
+    cache = tiny_cache(tmp_path)
+    first = run_speedrun(cache, tmp_path / "run", minutes=0.03, settings=TINY)
+    again = run_speedrun(cache, tmp_path / "run", minutes=0.03, settings=TINY)
+    assert again.record["steps"] == first.record["steps"]  # nothing left to train: resumed at the end
+    assert again.record["validation"] == first.record["validation"]
+    with pytest.raises(TrainingError, match="holds another speedrun"):
+        run_speedrun(cache, tmp_path / "run", minutes=0.5, settings=TINY)
+
+
+def test_fitting_the_steps_is_recorded_so_a_resume_keeps_the_schedule(tmp_path):
+    cache = tiny_cache(tmp_path)
+    settings = dict(model=dict(TINY_MODEL), batch_size=4, questions_per_image=2, val_every=1000, val_subset=3)
+    settings["checkpoint_every"] = 8
+    config = recipe_config("cpu", time_limit_minutes=0.5, fit_steps_to_time=True, **settings)
+    trainer = Trainer(config, cache, tmp_path / "run")
+    trainer.on_progress = lambda report: setattr(trainer, "max_steps", 8) if report.step == 7 else None
+    trainer.run()  # stopped at step 8, after the step count was fitted (step 6) and checkpointed
+    fitted = trainer.config.max_steps
+    assert trainer.step == 8 and fitted is not None and fitted > 8
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.step == 8 and resumed.max_steps == resumed.config.max_steps == fitted
+
+
+def test_bad_budgets_and_recipes_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    for arguments, needle in (
+        (["--minutes", "0"], "--minutes must be positive, got 0"),
+        (["--minutes", "-5"], "--minutes must be positive, got -5"),
+        (["--recipe", "gpu-fast"], "unknown recipe 'gpu-fast'; choose one of cpu"),
+    ):
+        result = runner.invoke(app, ["speedrun", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *arguments])
+        assert result.exit_code == 2, result.output
+        assert needle in result.output and "Traceback" not in result.output
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("nope")
+
+
+def test_minutes_to_reads_the_first_crossing():
+    curve = [{"minutes": 1.0, "val_accuracy": 69.9}, {"minutes": 2.0, "val_accuracy": 80.0}]
+    curve.append({"minutes": 3.0, "val_accuracy": 75.0})
+    assert minutes_to(curve) == {"70%": 2.0, "80%": 2.0, "90%": None}

@@ -10,6 +10,8 @@ Presets (see `PRESETS`):
 - ``tiny``: 200/50/50 images at 64x64, for tests; builds in seconds on one core.
 - ``demo``: 10,000/1,000 images at 64x64 with 3-5 objects and 10 questions each, what ``filmkit demo`` trains on.
 - ``clevr-mini``: 10,000/1,000/1,000 images at 128x128 with 10 questions each; the project's standard benchmark.
+- ``clevr-cpu``: CLEVR's 70,000 training images (~700,000 questions) at 64x64, what the speedrun trains on, with
+  1,500 validation and 1,500 test images (~15,000 questions each) never trained on.
 - ``clevr-full``: the release's 70,000/15,000/15,000 images at 480x320.
 - ``cogent``: CoGenT's trainA, valA, valB, testA, testB (condition A or B) at the release's sizes.
 - ``cogent-mini``: the same five splits at clevr-mini's sizes (10,000 trainA images, 1,000 for each other split).
@@ -99,6 +101,14 @@ PRESETS: dict[str, Preset] = {
             128,
             128,
             (SplitPlan("train", 10_000), SplitPlan("val", 1_000), SplitPlan("test", 1_000)),
+        ),
+        Preset(
+            "clevr-cpu",
+            "CLEVR's size for CPU training: 70,000/1,500/1,500 images at 64x64, 3-10 objects, ~700,000 training "
+            "questions",
+            64,
+            64,
+            (SplitPlan("train", 70_000), SplitPlan("val", 1_500), SplitPlan("test", 1_500)),
         ),
         Preset(
             "clevr-full",

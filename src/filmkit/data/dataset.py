@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from filmkit.data.cache import open_image_array, read_rows, read_split
-from filmkit.data.sampler import ShardedBatchSampler
+from filmkit.data.sampler import ImageGroupedBatchSampler, ShardedBatchSampler
 from filmkit.data.vocab import Vocab
 
 
@@ -21,15 +21,19 @@ class CachedSplit(Dataset):
     to the batch's longest question, ``answers`` (-1 where the split has none), ``categories``, ``functions``,
     ``families`` and ``indices`` (positions in the split, for writing predictions in question order).
 
+    With ``unique_images`` each image of the batch comes once and ``image_index`` (B,) says which row of
+    ``images`` each question is about: what batches of `ImageGroupedBatchSampler` are read with.
+
     Example::
 
         split = CachedSplit("cache/clevr-mini", "val")
         batch = split[[0, 1, 2]]          # a dict of tensors; batch["images"].shape == (3, 3, 128, 128)
     """
 
-    def __init__(self, cache_dir: str | Path, split: str, vocab: Vocab | None = None):
+    def __init__(self, cache_dir: str | Path, split: str, vocab: Vocab | None = None, unique_images: bool = False):
         self.cache_dir = Path(cache_dir)
         self.split = split
+        self.unique_images = unique_images
         self.vocab = vocab or Vocab.load(self.cache_dir / "vocab.json")
         self.arrays = read_split(self.cache_dir, split, self.vocab)
         self._images = None  # opened lazily, once per process, so that worker processes map the file themselves
@@ -50,7 +54,12 @@ class CachedSplit(Dataset):
         if self._images is None:
             self._images = open_image_array(self.arrays)
         positions = np.asarray(indices, dtype=np.int64)
-        pixels = torch.from_numpy(np.ascontiguousarray(read_rows(self._images, self.arrays.image_rows[positions])))
+        rows = self.arrays.image_rows[positions]
+        extra = {}
+        if self.unique_images:
+            rows, image_index = np.unique(rows, return_inverse=True)
+            extra["image_index"] = torch.from_numpy(image_index.astype(np.int64))
+        pixels = torch.from_numpy(np.ascontiguousarray(read_rows(self._images, rows)))
         images = pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels.float()
         questions = self.arrays.questions[positions]
         longest = max(1, int((questions != 0).sum(axis=1).max()))
@@ -63,6 +72,7 @@ class CachedSplit(Dataset):
             "functions": torch.from_numpy(arrays.functions[positions]),
             "families": torch.from_numpy(arrays.families[positions]),
             "indices": torch.from_numpy(positions),
+            **extra,
         }
 
     def __getitem__(self, index: int | list[int]) -> dict[str, torch.Tensor]:
@@ -93,8 +103,12 @@ def make_loader(
     equal_shards: bool = False,
     num_workers: int = 0,
     pin_memory: bool = False,
+    questions_per_image: int = 1,
 ) -> tuple[DataLoader, ShardedBatchSampler]:
     """A DataLoader over ``dataset`` and its sampler (call ``sampler.set_epoch(epoch, start_batch)`` to resume).
+
+    ``questions_per_image`` above 1 groups each batch's questions by image (`ImageGroupedBatchSampler`); the
+    dataset must then serve ``unique_images``.
 
     Example::
 
@@ -102,16 +116,15 @@ def make_loader(
         sampler.set_epoch(3, start_batch=120)   # resume in the middle of epoch 3
         for batch in loader: ...
     """
-    sampler = ShardedBatchSampler(
-        len(dataset),
-        batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
-        drop_last=drop_last,
-        equal_shards=equal_shards,
+    options = dict(
+        shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, drop_last=drop_last, equal_shards=equal_shards
     )
+    if questions_per_image > 1:
+        if not dataset.unique_images:
+            raise ValueError("questions_per_image > 1 needs a dataset made with unique_images=True")
+        sampler = ImageGroupedBatchSampler(dataset.arrays.image_rows, batch_size, questions_per_image, **options)
+    else:
+        sampler = ShardedBatchSampler(len(dataset), batch_size, **options)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -30,11 +30,16 @@ class TrainConfig:
     architecture: str = "film"  # or a baseline: lstm, cnn-lstm, cnn-lstm-sa, cnn-lstm-rn (filmkit.vqa.baselines)
     model: dict = field(default_factory=dict)  # overrides of the model config's fields on top of the preset
     batch_size: int = 64  # per process when distributed
+    # Questions about one image in a batch (1 = the paper's independent sampling): the stem, which FiLM does not
+    # reach, then runs once per image; each epoch still sees every question once.
+    questions_per_image: int = 1
     lr: float = 3e-4
     weight_decay: float = 1e-5
     epochs: float = 20.0
     max_steps: int | None = None  # when set, wins over epochs
     time_limit_minutes: float | None = None  # stop after this much wall-clock time (the speedrun's budget)
+    # Size the schedule to time_limit_minutes: max_steps is set from the speed of the first steps (see Trainer).
+    fit_steps_to_time: bool = False
     warmup_steps: int = 0
     schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr
     min_lr_ratio: float = 0.0
@@ -85,8 +90,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.epochs <= 0:
             raise ValueError("lr and epochs must be positive")
+        if not 1 <= self.questions_per_image <= self.batch_size:
+            raise ValueError(
+                f"questions_per_image must be between 1 and batch_size ({self.batch_size}), "
+                f"got {self.questions_per_image}"
+            )
         if self.augment_shift < 0:
             raise ValueError(f"augment_shift must be at least 0 pixels, got {self.augment_shift}")
+        if self.time_limit_minutes is not None and self.time_limit_minutes <= 0:
+            raise ValueError(f"time_limit_minutes must be positive, got {self.time_limit_minutes:g}")
+        if self.fit_steps_to_time and self.time_limit_minutes is None:
+            raise ValueError("fit_steps_to_time needs time_limit_minutes")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
@@ -108,11 +122,13 @@ _SETTING_TYPES = {
     "architecture": (str,),
     "model": (dict,),
     "batch_size": (int,),
+    "questions_per_image": (int,),
     "lr": (float,),
     "weight_decay": (float,),
     "epochs": (float,),
     "max_steps": (int, type(None)),
     "time_limit_minutes": (float, type(None)),
+    "fit_steps_to_time": (bool,),
     "warmup_steps": (int,),
     "schedule": (str,),
     "min_lr_ratio": (float,),

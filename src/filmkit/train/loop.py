@@ -32,6 +32,11 @@ from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
 
 LAST, BEST = "last.pt", "best.pt"
+# With fit_steps_to_time, the speed is measured over these steps (the first ones warm the allocator up), then
+# max_steps is fixed; within a warm-up at least this long the learning rate so far did not depend on max_steps.
+SPEED_STEPS = (10, 60)
+# Share of the remaining time left for validations and checkpoints when max_steps is fitted (measured: 2-4%).
+TIME_OVERHEAD = 0.05
 
 
 class TrainingError(ValueError):
@@ -130,7 +135,7 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         self.cache = self._locate_data(data)
-        self.train_set = CachedSplit(self.cache, config.train_split)
+        self.train_set = CachedSplit(self.cache, config.train_split, unique_images=config.questions_per_image > 1)
         self.vocab = self.train_set.vocab
         if not self.train_set.has_answers:
             raise TrainingError(f"{self.cache}: split {config.train_split!r} lacks answers; it cannot be trained on")
@@ -163,9 +168,13 @@ class Trainer:
             equal_shards=self.context.distributed,
             num_workers=config.num_workers,
             pin_memory=self.device.type == "cuda",
+            questions_per_image=config.questions_per_image,
         )
         batches = self.sampler.batches_per_epoch()
         self.max_steps = config.max_steps or max(1, math.ceil(config.epochs * batches))
+        if config.fit_steps_to_time and config.max_steps is None:
+            self.max_steps = 10**9  # until the first steps have been timed (see _fit_steps_to_time)
+        self._speed_clock: tuple[int, float] | None = None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, config, self.max_steps)
         )
@@ -176,6 +185,7 @@ class Trainer:
         self.val_subset = sorted(subset.tolist())
 
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.elapsed_before = 0.0  # seconds an interrupted run had trained before it was resumed
         self.best_val_accuracy: float | None = None
         self.validations_without_gain = 0
         if resume_state is not None:
@@ -253,6 +263,7 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "position": {"step": self.step, "epoch": self.epoch, "batch": self.batch_in_epoch},
+            "elapsed_s": self._elapsed(),
             "best_val_accuracy": self.best_val_accuracy,
             "validations_without_gain": self.validations_without_gain,
         }
@@ -268,6 +279,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         position = state["position"]
         self.step, self.epoch, self.batch_in_epoch = position["step"], position["epoch"], position["batch"]
+        self.elapsed_before = state.get("elapsed_s", 0.0)
         self.best_val_accuracy = state["best_val_accuracy"]
         self.validations_without_gain = state["validations_without_gain"]
 
@@ -346,10 +358,11 @@ class Trainer:
                 yaml.safe_dump({**config.to_dict(), "resolved_model": self.model_config.to_dict()}, handle)
         self._tensorboard = self._open_tensorboard()
         self.model.train()
-        started = time.perf_counter()
+        # Time counts across resumes: the time limit is the whole run's and logged minutes continue.
+        started = self._started = time.perf_counter() - self.elapsed_before
         window_samples, window_start = 0, time.perf_counter()
         running_loss, running_correct, running_count = 0.0, 0, 0
-        stopped_early = False
+        stopped_early = self._out_of_time()  # a resumed run whose time was already spent trains no further
         val_accuracy = None
         while self.step < self.max_steps and not stopped_early:
             self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
@@ -357,7 +370,9 @@ class Trainer:
                 loss, correct = self._train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
-                size = len(batch["answers"])
+                if config.fit_steps_to_time and config.max_steps is None:
+                    self._fit_steps_to_time()
+                size = len(batch["answers"])  # a grouped batch can be a few questions short of batch_size
                 window_samples += size * self.context.world_size
                 running_loss += loss * size
                 running_correct += correct
@@ -389,11 +404,7 @@ class Trainer:
                             self.step, self.max_steps, loss, correct / size, rate, val_accuracy, self.best_val_accuracy
                         )
                     )
-                out_of_time = (
-                    config.time_limit_minutes is not None
-                    and time.perf_counter() - started > 60 * config.time_limit_minutes
-                )
-                if out_of_time:
+                if self._out_of_time():
                     stopped_early = True
                 if self.step >= self.max_steps or stopped_early:
                     break
@@ -426,6 +437,32 @@ class Trainer:
             stopped_early,
         )
 
+    def _fit_steps_to_time(self) -> None:
+        """Fix max_steps so that the schedule ends with the time limit, from the speed of SPEED_STEPS steps.
+
+        Recorded in the config (and so in every checkpoint): a resumed run keeps the same schedule.
+        """
+        first, last = SPEED_STEPS
+        if self._speed_clock is None:
+            if self.step >= first:
+                self._speed_clock = (self.step, time.perf_counter())
+            return
+        start_step, start_time = self._speed_clock
+        if self.step - start_step < last - first:
+            return
+        seconds_per_step = (time.perf_counter() - start_time) / (self.step - start_step)
+        remaining = 60 * self.config.time_limit_minutes - self._elapsed()
+        self.max_steps = self.step + max(1, int(remaining * (1 - TIME_OVERHEAD) / seconds_per_step))
+        self.config.max_steps = self.max_steps
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.time_limit_minutes
+        return limit is not None and self._elapsed() > 60 * limit
+
+    def _elapsed(self) -> float:
+        started = getattr(self, "_started", None)
+        return self.elapsed_before if started is None else time.perf_counter() - started
+
     def _after_validation(self, accuracy: float | None) -> bool:
         """Record a validation on the subset, keep the best model, and say whether early stopping says stop."""
         improved = accuracy is not None and (self.best_val_accuracy is None or accuracy > self.best_val_accuracy)
@@ -442,6 +479,7 @@ class Trainer:
                 "kind": "val_subset",
                 "val_accuracy": accuracy,
                 "best_val_accuracy": self.best_val_accuracy,
+                "elapsed_s": self._elapsed(),
             }
         )
         patience = self.config.early_stopping
@@ -453,10 +491,13 @@ class Trainer:
         images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
         questions = batch["questions"].to(self.device, non_blocking=True)
         answers = batch["answers"].to(self.device, non_blocking=True)
+        image_index = batch.get("image_index")
+        if image_index is not None:
+            image_index = image_index.to(self.device, non_blocking=True)
         if self.on_batch is not None:
             self.on_batch(batch)
         with autocast_context(self.device, self.config.precision):
-            logits = self.forward_model(images, questions)
+            logits = self.forward_model(images, questions, image_index)
             loss = F.cross_entropy(logits.float(), answers)
         finite = distributed.all_agree(bool(torch.isfinite(loss)), self.context, self.device)
         if not finite:

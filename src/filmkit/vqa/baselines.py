@@ -27,7 +27,7 @@ from torch import nn
 
 from filmkit.vqa.config import FiLMVQAConfig, build_config
 from filmkit.vqa.encoder import QuestionEncoder
-from filmkit.vqa.model import FiLMVQA, InputChecks, init_kaiming_uniform
+from filmkit.vqa.model import FiLMVQA, InputChecks, check_image_index, init_kaiming_uniform
 from filmkit.vqa.network import build_stem, coordinate_maps
 
 
@@ -78,16 +78,18 @@ class Baseline(InputChecks, nn.Module):
             self.stem = build_stem(config, extra_channels=0)
             self.register_buffer("cell_coords", coordinate_maps(*config.feature_map_size), persistent=False)
 
-    def inputs(self, images: torch.Tensor, questions: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(feature maps or None, question embedding), after the input checks."""
+    def inputs(
+        self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(feature maps or None, question embedding), after the input checks; ``image_index`` as in FiLMVQA."""
         self.check_questions(questions)
-        if images.shape[0] != questions.shape[0]:
-            raise ValueError(f"got {images.shape[0]} images but {questions.shape[0]} questions")
+        check_image_index(image_index, images.shape[0], questions.shape[0])
         question = self.encoder(questions)
         if not self.uses_image:
             return None, question
         self.check_images(images)
-        return self.stem(images), question
+        features = self.stem(images)
+        return (features if image_index is None else features.index_select(0, image_index)), question
 
     def cells(self, features: torch.Tensor) -> torch.Tensor:
         """(N, H*W, C) feature-map cells."""
@@ -105,8 +107,8 @@ class QuestionOnly(Baseline):
         self.head = mlp(dim, config.classifier_fc_dims, config.num_answers, config.classifier_dropout)
         init_kaiming_uniform(self)
 
-    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-        return self.head(self.inputs(images, questions)[1])
+    def forward(self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None):
+        return self.head(self.inputs(images, questions, image_index)[1])
 
 
 class CNNLSTM(Baseline):
@@ -119,8 +121,8 @@ class CNNLSTM(Baseline):
         self.head = mlp(in_dim, config.classifier_fc_dims, config.num_answers, config.classifier_dropout)
         init_kaiming_uniform(self)
 
-    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-        features, question = self.inputs(images, questions)
+    def forward(self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None):
+        features, question = self.inputs(images, questions, image_index)
         return self.head(torch.cat((features.flatten(1), question), dim=1))
 
 
@@ -139,8 +141,8 @@ class StackedAttention(Baseline):
         self.head = mlp(dim, config.classifier_fc_dims, config.num_answers, config.classifier_dropout)
         init_kaiming_uniform(self)
 
-    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-        features, question = self.inputs(images, questions)
+    def forward(self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None):
+        features, question = self.inputs(images, questions, image_index)
         cells = self.cell_proj(self.cells(features))  # (N, cells, dim)
         query = self.query_proj(question)  # (N, dim)
         for hop in self.hops:
@@ -165,8 +167,8 @@ class RelationNetwork(Baseline):
         self.head = mlp(width, config.classifier_fc_dims, config.num_answers, config.classifier_dropout)
         init_kaiming_uniform(self)
 
-    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-        features, question = self.inputs(images, questions)
+    def forward(self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None):
+        features, question = self.inputs(images, questions, image_index)
         batch = features.shape[0]
         coords = self.cell_coords.to(features.dtype).expand(batch, -1, -1, -1)
         cells = self.cells(torch.cat((features, coords), dim=1))  # (N, K, C + 2)

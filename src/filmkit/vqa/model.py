@@ -116,24 +116,50 @@ class FiLMVQA(InputChecks, nn.Module):
         params[:, config.conditioned_blocks] = predicted
         return params
 
-    def answer_with_film(self, images: torch.Tensor, film_params: torch.Tensor, return_activations: bool = False):
-        """Run the visual network with FiLM parameters given by the caller instead of a question."""
+    def answer_with_film(
+        self,
+        images: torch.Tensor,
+        film_params: torch.Tensor,
+        return_activations: bool = False,
+        image_index: torch.Tensor | None = None,
+    ):
+        """Run the visual network with FiLM parameters given by the caller instead of a question.
+
+        With ``image_index`` (N,), question ``i`` is about ``images[image_index[i]]``: the stem, which FiLM does not
+        reach, runs once per distinct image.
+        """
         self.check_images(images)
-        expected = (images.shape[0], self.config.num_blocks, 2, self.config.module_dim)
+        questions = check_image_index(image_index, images.shape[0], film_params.shape[0])
+        expected = (questions, self.config.num_blocks, 2, self.config.module_dim)
         if tuple(film_params.shape) != expected:
             raise ValueError(f"film_params must have shape {expected}, got {tuple(film_params.shape)}")
         batchnorm_on_vectors = self.config.classifier_batchnorm and self.config.classifier_fc_dims
-        if self.training and images.shape[0] == 1 and batchnorm_on_vectors:
+        if self.training and questions == 1 and batchnorm_on_vectors:
             raise ValueError(
                 "training with the classifier's batch norm needs batches of at least 2 examples "
                 "(call model.eval() to answer a single question)"
             )
-        return self.network(images, film_params, return_activations=return_activations)
+        return self.network(images, film_params, return_activations=return_activations, image_index=image_index)
 
-    def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-        if images.shape[0] != questions.shape[0]:
-            raise ValueError(f"got {images.shape[0]} images but {questions.shape[0]} questions")
-        return self.answer_with_film(images, self.film_params(questions))
+    def forward(
+        self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.answer_with_film(images, self.film_params(questions), image_index=image_index)
+
+
+def check_image_index(image_index: torch.Tensor | None, num_images: int, num_questions: int) -> int:
+    """The number of questions in a batch; ValueError unless each question has an image (one each, or by index)."""
+    if image_index is None:
+        if num_images != num_questions:
+            raise ValueError(f"got {num_images} images but {num_questions} questions")
+        return num_questions
+    if image_index.dim() != 1 or image_index.shape[0] != num_questions:
+        raise ValueError(
+            f"image_index must have one entry per question ({num_questions}), got {tuple(image_index.shape)}"
+        )
+    if int(image_index.min()) < 0 or int(image_index.max()) >= num_images:
+        raise ValueError(f"image_index points outside the batch's {num_images} images")
+    return num_questions
 
 
 def init_kaiming_uniform(model: nn.Module) -> None:

@@ -165,15 +165,24 @@ class FiLMedNetwork(nn.Module):
         self.register_buffer("block_coords", coordinate_maps(*config.feature_map_size), persistent=False)
 
     def forward(
-        self, images: torch.Tensor, film_params: torch.Tensor, return_activations: bool = False
+        self,
+        images: torch.Tensor,
+        film_params: torch.Tensor,
+        return_activations: bool = False,
+        image_index: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor | list[torch.Tensor]]]:
         """Logits (N, num_answers) from images (N, C, H, W) and FiLM parameters (N, num_blocks, 2, module_dim).
+
+        With ``image_index`` (N,), ``images`` holds each distinct image once and question ``i`` reads row
+        ``image_index[i]``: the stem runs once per image and its output is repeated for the blocks.
 
         With ``return_activations`` also returns a dict with the stem output, every block's output and the
         classifier's pre-pool map (``classifier_map``), for analysis and heatmaps.
         """
         images = images.contiguous(memory_format=torch.channels_last)  # see FiLMVQA.__init__
         x = self.stem(with_coords(images, self.input_coords) if self.stem_coords else images)
+        if image_index is not None:
+            x = x.index_select(0, image_index)
         stem_output, block_outputs = x, []
         for index, block in enumerate(self.blocks):
             x = block(x, film_params[:, index, 0], film_params[:, index, 1], self.block_coords)
