@@ -44,6 +44,7 @@ from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit
 from filmkit.data.preprocess import preprocess
 from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES
+from filmkit.experiments.recipes import get_recipe
 from filmkit.train.allocator import tune_memory
 from filmkit.train.config import TrainConfig, model_config
 from filmkit.train.devices import autocast_context, fastest_precision, resolve_device
@@ -83,8 +84,7 @@ ROWS = [
     ("3", "8 ResBlocks", "film", {"num_blocks": 8}, 97.6),
 ]
 STAGES = ("analysis", "humans-like", "CoGenT")
-RECIPE = {"preset": "cpu", "batch_size": 64, "lr": 1e-3, "warmup_steps": 200, "schedule": "cosine",
-          "min_lr_ratio": 0.05, "augment_shift": 4, "val_every": 1000, "val_subset": 2000}  # fmt: skip
+RECIPE = get_recipe("cpu")  # the speedrun's recipe (filmkit.experiments.recipes), with a step budget per row
 FINETUNE = {**RECIPE, "lr": 3e-4, "warmup_steps": 0, "schedule": "constant", "val_every": 250}
 # The paper's analysis and transfer numbers (film-paper.md): accuracy drops, shares, and before -> after.
 PAPER_ABLATION_DROP = {"beta := mean": 1.0, "gamma := mean": 65.4}

@@ -3,8 +3,9 @@ import json
 from typer.testing import CliRunner
 
 from filmkit.clevr.dataset import Preset, SplitPlan
-from filmkit.demo import free_run_dir, run_demo
+from filmkit.experiments.demo import free_run_dir, run_demo
 
+TINY = ["model.module_dim=8", "model.rnn_hidden_dim=16", "batch_size=8", "questions_per_image=2", "val_every=5"]
 SMALL = Preset("small-demo", "12/6 images at 32x32", 32, 32, (SplitPlan("train", 12), SplitPlan("val", 6)), 5)
 
 
@@ -13,12 +14,13 @@ def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     result = run_demo(
         tmp_path / "data",
         tmp_path / "runs" / "demo",
-        train_steps=4,
+        minutes=0.05,
+        settings=TINY,
         workers=1,
         dataset=SMALL,
         on_stage=stages.append,
     )
-    assert len(stages) == 4
+    assert len(stages) == 5 and stages[2].startswith("training recipe 'cpu'")
     report = result.report.read_text()
     assert f"{100 * result.val_accuracy:.1f}%" in report
     assert f"{100 * result.question_only_accuracy:.1f}%" in report
@@ -28,7 +30,9 @@ def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     assert examples and all(f"report/{path.name}" in report for path in examples)
     assert json.loads((tmp_path / "data" / "dataset.json").read_text())["preset"] == "small-demo"
     # A second demo reuses the dataset and writes a new run directory, never over the first.
-    again = run_demo(tmp_path / "data", tmp_path / "runs" / "demo", train_steps=4, workers=1, dataset=SMALL)
+    again = run_demo(
+        tmp_path / "data", tmp_path / "runs" / "demo", minutes=0.02, settings=TINY, workers=1, dataset=SMALL
+    )
     assert again.run_dir.name == "demo-2" and result.report.exists()
 
 

@@ -83,3 +83,29 @@ def test_minutes_to_reads_the_first_crossing():
     curve = [{"minutes": 1.0, "val_accuracy": 69.9}, {"minutes": 2.0, "val_accuracy": 80.0}]
     curve.append({"minutes": 3.0, "val_accuracy": 75.0})
     assert minutes_to(curve) == {"70%": 2.0, "80%": 2.0, "90%": None}
+
+
+def test_export_writes_a_weights_only_model_that_answers_as_the_run_did(tmp_path):
+    import torch
+
+    from filmkit.data.dataset import CachedSplit
+    from filmkit.vqa import load_checkpoint
+
+    cache = tiny_cache(tmp_path)
+    result = run_speedrun(cache, tmp_path / "run", minutes=0.03, settings=TINY)
+    out = tmp_path / "model.pt"
+    command = ["export", "--run", str(tmp_path / "run"), "--out", str(out)]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 2 and "exists; pass --overwrite" in again.output
+    exported, trained = load_checkpoint(out), load_checkpoint(tmp_path / "run" / "last.pt")
+    assert exported.extra == {} and out.stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size
+    batch = CachedSplit(cache, "val")[[0, 1, 2]]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            exported.model(batch["images"], batch["questions"]), trained.model(batch["images"], batch["questions"])
+        )
+    card = out.with_suffix(".md").read_text()
+    accuracy = result.record["validation"]["overall"]["accuracy"]
+    assert f"**{accuracy:.1f}%**" in card and "filmkit speedrun --data data/clevr-cpu --recipe cpu" in card
+    assert exported.metadata["val_accuracy"] == accuracy / 100

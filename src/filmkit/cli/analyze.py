@@ -12,7 +12,9 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 
 @app.command("analyze")
 def analyze_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A FiLM checkpoint (.pt) written by training."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="A FiLM checkpoint (.pt) written by training, or pretrained (the shipped model)."
+    ),
     data: Path = typer.Option(..., "--data", help="A cache, or a dataset folder (cached on first use)."),
     split: str = typer.Option("val", "--split", help="The split to analyse."),
     train_split: str = typer.Option(

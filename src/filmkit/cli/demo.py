@@ -14,12 +14,14 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 def demo(
     data: Path = typer.Option(Path("data/demo"), help="Where the demo dataset is generated (reused if present)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken."),
-    steps: int = typer.Option(17_000, min=1, help="Training steps (batch 64)."),
-    minutes: float = typer.Option(16.0, min=0.1, help="Stop training after this many minutes even if steps remain."),
+    minutes: float = typer.Option(14.0, help="Training budget in minutes (the learning rate decays over it)."),
+    settings: list[str] = typer.Option(None, "--set", help="key=value override of the recipe, e.g. lr=1e-3."),
     workers: int = typer.Option(2, min=1, help="Processes for generating and preprocessing data."),
 ) -> None:
-    """Generate a CLEVR-style dataset, train FiLM's cpu preset, evaluate it, and write RUN_DIR/report.md."""
-    from filmkit.demo import run_demo
+    """Generate a CLEVR-style dataset, train the speedrun's recipe for --minutes, evaluate, write RUN_DIR/report.md."""
+    if minutes <= 0:
+        fail(f"--minutes must be positive, got {minutes:g}")
+    from filmkit.experiments.demo import run_demo
 
     with progress_bars() as bar:
         bars = StepBars(bar)
@@ -27,14 +29,14 @@ def demo(
         def on_step(report) -> None:
             val = f" val {report.val_accuracy:.1%}" if report.val_accuracy is not None else ""
             info = f"loss {report.loss:.3f}{val} {report.samples_per_s:.0f} samples/s"
-            bars.update("train", report.step, report.max_steps, info)
+            bars.update("train", report.step, report.max_steps if report.max_steps < 10**9 else None, info)
 
         try:
             result = run_demo(
                 data,
                 out,
-                train_steps=steps,
-                train_minutes=minutes,
+                minutes=minutes,
+                settings=list(settings or []),
                 workers=workers,
                 on_stage=bar.console.print,
                 on_data=bars.update,

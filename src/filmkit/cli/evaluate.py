@@ -39,7 +39,9 @@ def accuracy_tables(result) -> list[Table]:
 
 @app.command("eval")
 def eval_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A filmkit checkpoint (.pt) written by training."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="A filmkit checkpoint (.pt) written by training, or pretrained (the shipped model)."
+    ),
     data: Path = typer.Option(
         ..., "--data", help="A cache, or a dataset folder (cached at the checkpoint's resolution on first use)."
     ),
@@ -118,7 +120,9 @@ def eval_command(
 
 @app.command("ask")
 def ask_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A filmkit checkpoint (.pt)."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="A filmkit checkpoint (.pt), or pretrained (the shipped model)."
+    ),
     image: Path = typer.Option(..., "--image", help="The image (PNG or any format Pillow reads)."),
     question: str = typer.Option(..., "--question", help="The question, in words."),
     heatmap: Path | None = typer.Option(

@@ -36,3 +36,31 @@ def models(
     console = Console()
     console.print(table)
     console.print(baselines)
+    console.print(shipped_models_table())
+
+
+def shipped_models_table() -> Table:
+    """The models inside the package (``--checkpoint NAME``), with their data, resolution and accuracy."""
+    from filmkit.pretrained import PRETRAINED, model_card, pretrained_path
+    from filmkit.vqa import load_checkpoint
+
+    table = Table(title="Shipped models (--checkpoint NAME in ask, eval and analyze)")
+    for column in ("name", "resolution", "params", "validation accuracy", "file", "model card"):
+        table.add_column(column, justify="right" if column in ("params", "validation accuracy") else "left")
+    for name in PRETRAINED:
+        path = pretrained_path(name)
+        if not path.exists():
+            table.add_row(name, "-", "-", "-", f"{path.name} (not in this install)", "-")
+            continue
+        loaded = load_checkpoint(path)
+        width, height = loaded.metadata.get("resolution", ("?", "?"))
+        accuracy = loaded.metadata.get("val_accuracy")
+        table.add_row(
+            name,
+            f"{width}x{height}",
+            f"{sum(p.numel() for p in loaded.model.parameters()):,}",
+            "-" if accuracy is None else f"{100 * accuracy:.1f}%",
+            f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)",
+            str(model_card(name)),
+        )
+    return table

@@ -62,3 +62,23 @@ def speedrun(
         + (f", test {test:.1f}%" if test is not None else "")
         + f" after {record['training_minutes']} minutes; report: {result.report}"
     )
+
+
+@app.command()
+def export(
+    run: Path = typer.Option(..., "--run", help="A finished speedrun's run directory."),
+    out: Path = typer.Option(..., "--out", help="Weights-only checkpoint to write (.pt); its model card goes beside."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --out."),
+) -> None:
+    """Write a speedrun's final model as a weights-only checkpoint (no optimizer state) with a model card (.md)."""
+    from filmkit.experiments.ship import export_model
+
+    card = out.with_suffix(".md")
+    for path in (out, card):
+        if path.exists() and not overwrite:
+            fail(f"{path} exists; pass --overwrite to replace it")
+    try:
+        weights, card = export_model(run, out, card)
+    except (ValueError, OSError) as error:
+        fail(str(error))
+    typer.echo(f"wrote {weights} ({weights.stat().st_size / 2**20:.1f} MiB) and {card}")

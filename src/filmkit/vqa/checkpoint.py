@@ -14,6 +14,7 @@ import torch
 
 from filmkit import __version__
 from filmkit.atomic import atomic_output
+from filmkit.pretrained import resolve_checkpoint
 from filmkit.vqa.baselines import BaselineConfig, build_model
 from filmkit.vqa.config import FiLMVQAConfig
 from filmkit.vqa.model import FiLMVQA
@@ -93,8 +94,11 @@ def check_storable(value, where: str) -> None:
 
 
 def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The raw dict of a filmkit checkpoint, read without executing any pickled code."""
-    path = Path(path)
+    """The raw dict of a filmkit checkpoint, read without executing any pickled code.
+
+    ``path`` may name a model shipped with filmkit instead of a file: ``"pretrained"`` (see `filmkit.pretrained`).
+    """
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
