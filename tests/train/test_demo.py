@@ -25,6 +25,7 @@ def test_demo_generates_trains_evaluates_and_reports(tmp_path):
     assert f"{100 * result.val_accuracy:.1f}%" in report
     assert f"{100 * result.question_only_accuracy:.1f}%" in report
     assert "Validation accuracy by question type" in report and "Compare Integer" in report
+    assert "## What the model learned" in report and "| count |" in report
     assert (result.run_dir / "report" / "learning-curves.png").stat().st_size > 0
     examples = list((result.run_dir / "report").glob("example-*.png"))
     assert examples and all(f"report/{path.name}" in report for path in examples)

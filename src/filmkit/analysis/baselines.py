@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from filmkit.data.dataset import CachedSplit
+from filmkit.data.question_types import FINAL_FUNCTIONS
 
 
 def family_majority_answers(train: CachedSplit) -> dict[int, int]:
@@ -21,11 +22,20 @@ def family_majority_answers(train: CachedSplit) -> dict[int, int]:
     return majority
 
 
-def question_only_accuracy(train: CachedSplit, evaluation: CachedSplit) -> float:
-    """Accuracy on ``evaluation`` of answering each question with its family's majority answer in ``train``.
+def question_only_correct(train: CachedSplit, evaluation: CachedSplit) -> np.ndarray:
+    """For each question of ``evaluation``, whether its family's majority answer in ``train`` is right.
 
     Families unseen in training fall back to the overall most common training answer. Questions without a
-    family (CLEVR-Humans) all share that fallback.
+    family (CLEVR-Humans) all share that fallback; questions without an answer count as wrong.
+    """
+    majority = family_majority_answers(train)
+    overall = int(np.bincount(train.arrays.answers[train.arrays.answers >= 0]).argmax())
+    guesses = np.array([majority.get(int(f), overall) for f in evaluation.arrays.families])
+    return (guesses == evaluation.arrays.answers) & (evaluation.arrays.answers >= 0)
+
+
+def question_only_accuracy(train: CachedSplit, evaluation: CachedSplit) -> float:
+    """Accuracy on ``evaluation`` of answering each question with its family's majority answer in ``train``.
 
     Example::
 
@@ -34,7 +44,16 @@ def question_only_accuracy(train: CachedSplit, evaluation: CachedSplit) -> float
     labelled = evaluation.arrays.answers >= 0
     if not labelled.any():
         raise ValueError(f"split {evaluation.split!r} has no answers to score a guess against")
-    majority = family_majority_answers(train)
-    overall = int(np.bincount(train.arrays.answers[train.arrays.answers >= 0]).argmax())
-    guesses = np.array([majority.get(int(f), overall) for f in evaluation.arrays.families])
-    return float((guesses == evaluation.arrays.answers)[labelled].mean())
+    return float(question_only_correct(train, evaluation)[labelled].mean())
+
+
+def question_only_by_function(train: CachedSplit, evaluation: CachedSplit) -> dict[str, float]:
+    """The question-only guess's accuracy for each final function (count, query_shape, ...) of ``evaluation``."""
+    correct = question_only_correct(train, evaluation)
+    labelled = evaluation.arrays.answers >= 0
+    by_function = {}
+    for code, name in enumerate(FINAL_FUNCTIONS):
+        chosen = labelled & (evaluation.arrays.functions == code)
+        if chosen.any():
+            by_function[name] = float(correct[chosen].mean())
+    return by_function

@@ -29,6 +29,7 @@ class ReportInputs:
     val_set: CachedSplit
     model: object  # a FiLMVQA in eval mode
     facts: dict[str, str]  # shown as a two-column table: dataset, model, time, ...
+    sections: tuple[str, ...] = ()  # Markdown lines shown after the headline (e.g. what the model learned)
 
 
 def plot_learning_curves(metrics_path: Path, out_path: Path) -> Path:
@@ -93,6 +94,8 @@ def write_report(inputs: ReportInputs, num_examples: int = 6) -> Path:
         f"Validation accuracy **{accuracy:.1%}** against **{inputs.question_only_accuracy:.1%}** for the best "
         "question-only guess (the most common training answer of each question family, the paper's Q-type "
         f"baseline): **{margin:+.1f} points**.",
+        "",
+        *inputs.sections,
         "",
         "## Learning curves",
         "",

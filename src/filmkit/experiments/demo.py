@@ -16,7 +16,7 @@ from filmkit.analysis.report import ReportInputs, write_report
 from filmkit.clevr.dataset import Preset, build_dataset, get_preset
 from filmkit.data.dataset import CachedSplit
 from filmkit.data.locate import locate_cache
-from filmkit.experiments.speedrun import run_speedrun
+from filmkit.experiments.speedrun import learned_table, run_speedrun
 from filmkit.train.evaluate import evaluate
 from filmkit.train.loop import StepReport
 from filmkit.vqa import load_checkpoint
@@ -105,5 +105,6 @@ def run_demo(
         "validation subset": reached,
         "whole demo": f"{(time.perf_counter() - started) / 60:.1f} minutes on this machine",
     }
-    report = write_report(ReportInputs(run_dir, "filmkit demo", result, baseline, val_set, model, facts))
+    learned = tuple(learned_table(record))
+    report = write_report(ReportInputs(run_dir, "filmkit demo", result, baseline, val_set, model, facts, learned))
     return DemoResult(run_dir, report, result.accuracy or 0.0, baseline, (time.perf_counter() - started) / 60)

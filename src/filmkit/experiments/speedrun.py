@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from filmkit.analysis.baselines import question_only_accuracy
+from filmkit.analysis.baselines import question_only_accuracy, question_only_by_function
 from filmkit.atomic import atomic_output
 from filmkit.data.cache import list_splits
 from filmkit.data.dataset import CachedSplit
@@ -106,6 +106,10 @@ def run_speedrun(
         "training_minutes": round(trained.seconds / 60, 2),
         "train_questions": len(trainer.train_set),
         "question_only_accuracy": round(100 * question_only_accuracy(trainer.train_set, trainer.val_set), 2),
+        "question_only_by_function": {
+            name: round(100 * value, 2)
+            for name, value in question_only_by_function(trainer.train_set, trainer.val_set).items()
+        },
         "validation": validation.to_json(),
         "test": test.to_json() if test is not None else None,
         "minutes_to": minutes_to(curve),
@@ -118,6 +122,27 @@ def run_speedrun(
     plot_curve(curve, run_dir / "report" / "speedrun-curve.png", title)
     report = write_speedrun_report(run_dir, record, validation, test, title)
     return SpeedrunResult(run_dir, record, report)
+
+
+def learned_table(record: dict) -> list[str]:
+    """What the model learned: validation accuracy by final function beside the question-only guess's."""
+    lines = [
+        "## What the model learned",
+        "",
+        "Validation accuracy by the question's final function, beside the question-only guess for the same questions:",
+        "",
+        "| final function | questions | model (%) | question-only guess (%) | gain (points) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    guesses = record["question_only_by_function"]
+    for name, entry in record["validation"]["functions"].items():
+        guess = guesses.get(name)
+        gain = f"{entry['accuracy'] - guess:+.1f}" if guess is not None else "-"
+        lines.append(
+            f"| {name} | {entry['total']:,} | {entry['accuracy']:.1f} | {'-' if guess is None else f'{guess:.1f}'} "
+            f"| {gain} |"
+        )
+    return lines
 
 
 def _test_sentence(test: dict | None) -> str:
@@ -227,6 +252,8 @@ def write_speedrun_report(
         f"Minutes to the validation subset's first {reached}.",
         "",
         "![learning curve](report/speedrun-curve.png)",
+        "",
+        *learned_table(record),
         "",
         validation.to_markdown(title="Validation accuracy by question type"),
     ]
