@@ -110,3 +110,16 @@ def test_ppo_refuses_a_recurrence_that_does_not_divide_the_rollout(tmp_path):
     with pytest.raises(ValueError, match="minibatch"):
         PPOSettings(steps=40, recurrence=20, minibatch=10).check(memory=True)
     PPOSettings(steps=30, recurrence=20).check(memory=False)  # without memory there is nothing to replay
+
+
+def test_a_file_that_is_not_demos_is_named_without_unpickling_advice(tmp_path):
+    import numpy as np
+    import pytest
+
+    text, pickled = tmp_path / "notes.md", tmp_path / "objects.npz"
+    text.write_text("# not demos\n")
+    np.savez(pickled, kind=np.array([{"a": 1}], dtype=object))
+    for path in (text, pickled):
+        with pytest.raises(ValueError, match=f"{path.name}: not a filmkit demos file") as caught:
+            load_demos(path)
+        assert "allow_pickle" not in str(caught.value)

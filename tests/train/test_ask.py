@@ -145,7 +145,7 @@ def test_ask_command_errors_are_one_line(world, tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"\x00" * 64)
     result = runner.invoke(app, ["ask", "--checkpoint", str(broken), "--image", str(image), "--question", "Why?"])
-    assert result.exit_code == 2 and "not a readable filmkit checkpoint" in result.output
+    assert result.exit_code == 2 and "broken.pt: not a filmkit checkpoint" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
     features = tiny_model(
@@ -167,3 +167,12 @@ def test_an_average_pooling_classifier_gets_the_summed_activation():
     assert np.allclose(pool_heatmap(projected, "avg"), [[0.0, 1 / 7], [0.0, 1.0]])
     assert np.allclose(pool_heatmap(projected, "max"), [[0.0, 0.5], [0.0, 1.0]])  # where channels peak instead
     assert pool_heatmap(torch.zeros(4, 3, 3)).tolist() == [[0.0] * 3] * 3  # all channels dead: no heat, no NaN
+
+
+def test_an_empty_question_is_an_error_not_an_answer(world, tmp_path):
+    _, image, _ = val_question(world, 0)
+    checkpoint = save_tiny_checkpoint(tmp_path / "model.pt", tiny_model(world["vocab"]), world["vocab"])
+    for question in ("", "   ", "?"):
+        result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(image),
+                                     "--question", question])  # fmt: skip
+        assert result.exit_code == 2 and "has no words to read" in result.output, result.output

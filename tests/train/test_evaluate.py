@@ -251,7 +251,8 @@ def test_eval_command_reports_a_corrupt_checkpoint_in_one_line(world, tmp_path):
     broken.write_bytes(b"not a checkpoint at all")
     result = run("eval", "--checkpoint", broken, "--data", world["cache"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: ") and "not a readable filmkit checkpoint" in result.output
+    assert result.output.startswith("error: ") and "broken.pt: not a filmkit checkpoint" in result.output
+    assert "weights_only" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     result = run("eval", "--checkpoint", tmp_path / "absent.pt", "--data", world["cache"])
     assert result.exit_code == 2 and "no such checkpoint file" in result.output

@@ -126,5 +126,8 @@ def load_demos(path) -> Demos:
                 raise ValueError(f"{path}: not a filmkit demos file (make one with filmkit rl demos)")
             return Demos(str(data["env_id"]), [str(m) for m in data["missions"]], data["goals"], data["seeds"],
                          data["lengths"], data["images"], data["actions"])  # fmt: skip
-    except (OSError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable demos file ({error})") from None
+    except (OSError, EOFError, ValueError) as error:
+        if isinstance(error, ValueError) and str(error).startswith(f"{path}:"):
+            raise
+        # numpy's own message suggests allow_pickle=True, which would execute what the file holds: not shown.
+        raise ValueError(f"{path}: not a filmkit demos file (make one with filmkit rl demos)") from None

@@ -117,6 +117,8 @@ def ask(
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if not any(character.isalnum() for character in question):
+        raise ValueError(f"the question {question!r} has no words to read")
     if not hasattr(model, "film_params"):
         architecture = getattr(model.config, "architecture", type(model).__name__)
         raise ValueError(f"ask needs a FiLM model; this is the {architecture} baseline (score it with filmkit eval)")

@@ -103,11 +103,11 @@ def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.devi
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for corrupt, truncated or code-carrying files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except Exception:  # torch raises several types for corrupt, truncated or code-carrying files
+        # torch's own message suggests weights_only=False, which would execute whatever the file holds: not shown.
         raise CheckpointError(
-            f"{path}: not a readable filmkit checkpoint (corrupt, truncated, or it holds objects other than "
-            f"tensors and plain containers, which are never executed): {reason}"
+            f"{path}: not a filmkit checkpoint (corrupt or truncated, not a torch file, or it holds objects other "
+            "than tensors and plain containers); filmkit never unpickles such files"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
