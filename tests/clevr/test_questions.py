@@ -271,7 +271,9 @@ def test_commands_report_bad_input_in_one_line(tmp_path):
     assert result.exit_code == 2 and "error:" in result.output and "none.json: cannot read" in result.output
     result = runner.invoke(app, ["generate", "dataset", "--preset", "huge", "--out", str(tmp_path)])
     assert result.exit_code == 2
-    assert "unknown preset 'huge' (known: tiny, demo, clevr-mini, clevr-full, cogent, cogent-mini)" in result.output
+    assert "unknown preset 'huge' (known: tiny, demo, clevr-mini, clevr-cpu, clevr-full, cogent, cogent-mini)" in (
+        result.output
+    )
 
 
 def test_presets_have_the_documented_sizes():
@@ -279,6 +281,11 @@ def test_presets_have_the_documented_sizes():
     assert (mini.width, mini.height) == (128, 128)
     assert [(s.name, s.num_images) for s in mini.splits] == [("train", 10_000), ("val", 1_000), ("test", 1_000)]
     assert [(s.name, s.num_images) for s in PRESETS["clevr-full"].splits][0] == ("train", 70_000)
+    # clevr-cpu: CLEVR's rules and training size at the speedrun's resolution, 10,000+ held-out questions per split.
+    cpu = PRESETS["clevr-cpu"]
+    assert (cpu.width, cpu.height, cpu.min_objects, cpu.max_objects) == (64, 64, 3, 10)
+    sizes = {s.name: s.num_images * cpu.per_image for s in cpu.splits}
+    assert sizes["train"] >= 700_000 and sizes["val"] >= 10_000 and sizes["test"] >= 10_000
     cogent = [(s.name, s.condition) for s in PRESETS["cogent"].splits]
     assert cogent == [("trainA", "A"), ("valA", "A"), ("valB", "B"), ("testA", "A"), ("testB", "B")]
     cogent_mini = PRESETS["cogent-mini"]
