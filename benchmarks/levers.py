@@ -22,9 +22,9 @@ from filmkit.train.allocator import tune_memory
 LEVERS = [
     ("recipe", "film", []),
     ("one question per image (the paper's sampling)", "film", ["questions_per_image=1"]),
+    ("cnn-lstm baseline", "cnn-lstm", []),
     ("peak lr 1e-3", "film", ["lr=1e-3"]),
     ("peak lr 4e-3", "film", ["lr=4e-3"]),
-    ("cnn-lstm baseline", "cnn-lstm", []),
 ]
 
 
