@@ -34,7 +34,7 @@ from filmkit.vqa.checkpoint import read_checkpoint_file
 LAST, BEST = "last.pt", "best.pt"
 # With fit_steps_to_time, the speed is measured over these steps (the first ones warm the allocator up), then
 # max_steps is fixed; within a warm-up at least this long the learning rate so far did not depend on max_steps.
-SPEED_STEPS = (10, 60)
+SPEED_STEPS = (20, 300)
 # Share of the remaining time left for validations and checkpoints when max_steps is fitted (measured: 2-4%).
 TIME_OVERHEAD = 0.05
 
