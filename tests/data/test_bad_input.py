@@ -132,10 +132,12 @@ def test_a_cache_is_never_reencoded_with_another_vocabulary(tmp_path):
         preprocess(data, tmp_path / "cache", resolution=(8, 8), vocab_path=tmp_path / "other.json")
 
 
-def test_a_cache_notices_that_its_questions_changed(tmp_path):
+def test_a_cache_notices_that_its_questions_changed(tmp_path, monkeypatch):
     data = clevr_dataset(tmp_path / "clevr")
-    preprocess(data, tmp_path / "cache", resolution=(8, 8))
-    preprocess(data, tmp_path / "cache", resolution=(8, 8))  # unchanged: nothing to do
+    first = preprocess(data, tmp_path / "cache", resolution=(8, 8))
+    with monkeypatch.context() as patched:  # unchanged: nothing to do, not even reading the question files
+        patched.setattr("filmkit.data.preprocess.read_questions", lambda *args: pytest.fail("read the questions"))
+        assert preprocess(data, tmp_path / "cache", resolution=(8, 8)) == first
     path = data / "questions" / "CLEVR_val_questions.json"
     questions = json.loads(path.read_text())["questions"]
     questions[0]["answer"] = "no" if questions[0]["answer"] != "no" else "yes"

@@ -187,6 +187,12 @@ def preprocess(
         if name not in sources:
             raise ValueError(f"{data_dir}: no split {name!r} (found {', '.join(sorted(sources))})")
     manifest = _start_manifest(out_dir, data_dir, resolution, features or "pixels")
+    fingerprints = {name: file_sha256(sources[name].questions_path) for name in chosen}
+    finished = all(manifest["splits"].get(name, {}).get("questions_sha256") == fingerprints[name] for name in chosen)
+    if finished and (
+        vocab_path is None or Vocab.load(vocab_path).to_json() == Vocab.load(out_dir / "vocab.json").to_json()
+    ):
+        return manifest  # every split is cached from these very files: no need to read 700,000 questions again
     records = {name: read_questions(sources[name]) for name in chosen}
     for name, split_records in records.items():
         if not split_records:
@@ -209,8 +215,7 @@ def preprocess(
         manifest["vocab_split"] = vocab_split
 
     for name in chosen:
-        source, split_records = sources[name], records[name]
-        fingerprint = file_sha256(source.questions_path)
+        source, split_records, fingerprint = sources[name], records[name], fingerprints[name]
         if name in manifest["splits"]:  # finished by an earlier run, from the same question file?
             if manifest["splits"][name].get("questions_sha256") != fingerprint:
                 raise ValueError(
