@@ -30,6 +30,8 @@ def test_speedrun_fits_its_schedule_to_the_budget_evaluates_and_reports(tmp_path
     # run ended by its step count or at the time limit, and the recorded minutes fit the budget.
     assert fitted is not None and 6 < fitted < 10**6
     assert record["steps"] <= fitted and record["training_minutes"] <= 0.1 * 1.3
+    # Questions seen are counted, not assumed: groups of 2 of images with 2 or 3 questions leave short batches.
+    assert 2 * record["steps"] <= record["samples"] < 4 * record["steps"]
     assert record["validation"]["scored"] == 8  # the tiny validation split, whole
     assert record["test"]["questions"] == 5 and not record["test"]["has_answers"]
     assert record["curve"] and record["curve"][-1]["step"] == record["steps"]

@@ -102,7 +102,7 @@ def run_speedrun(
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_config": trainer.config.to_dict(),
         "steps": trained.steps,
-        "samples": trained.steps * trainer.config.batch_size,
+        "samples": trainer.samples_seen,
         "training_minutes": round(trained.seconds / 60, 2),
         "train_questions": len(trainer.train_set),
         "question_only_accuracy": round(100 * question_only_accuracy(trainer.train_set, trainer.val_set), 2),

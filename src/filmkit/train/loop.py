@@ -186,6 +186,7 @@ class Trainer:
 
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.elapsed_before = 0.0  # seconds an interrupted run had trained before it was resumed
+        self.samples_seen = 0  # questions trained on (grouped batches can be short of batch_size; ranks alike)
         self.best_val_accuracy: float | None = None
         self.validations_without_gain = 0
         if resume_state is not None:
@@ -264,6 +265,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "position": {"step": self.step, "epoch": self.epoch, "batch": self.batch_in_epoch},
             "elapsed_s": self._elapsed(),
+            "samples_seen": self.samples_seen,
             "best_val_accuracy": self.best_val_accuracy,
             "validations_without_gain": self.validations_without_gain,
         }
@@ -280,6 +282,7 @@ class Trainer:
         position = state["position"]
         self.step, self.epoch, self.batch_in_epoch = position["step"], position["epoch"], position["batch"]
         self.elapsed_before = state.get("elapsed_s", 0.0)
+        self.samples_seen = state.get("samples_seen", self.step * self.config.batch_size)
         self.best_val_accuracy = state["best_val_accuracy"]
         self.validations_without_gain = state["validations_without_gain"]
 
@@ -374,6 +377,7 @@ class Trainer:
                     self._fit_steps_to_time()
                 size = len(batch["answers"])  # a grouped batch can be a few questions short of batch_size
                 window_samples += size * self.context.world_size
+                self.samples_seen += size * self.context.world_size
                 running_loss += loss * size
                 running_correct += correct
                 running_count += size
