@@ -17,6 +17,7 @@ from pathlib import Path
 from filmkit.atomic import atomic_output
 from filmkit.experiments.speedrun import run_speedrun
 from filmkit.train.allocator import tune_memory
+from filmkit.train.denormals import flush_denormals
 
 # (name, architecture, overrides of the recipe)
 LEVERS = [
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="names of the levers to run (default: all)")
     args = parser.parse_args()
     tune_memory()
+    flush_denormals()  # before torch's threads start, as the filmkit command does
     done = {}
     if args.record.exists():
         for line in args.record.read_text().splitlines():

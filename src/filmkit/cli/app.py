@@ -4,6 +4,7 @@ import typer
 
 from filmkit import __version__
 from filmkit.train.allocator import tune_memory
+from filmkit.train.denormals import flush_denormals
 
 app = typer.Typer(
     name="filmkit",
@@ -29,3 +30,4 @@ def root(
 ) -> None:
     """FiLM: feature-wise linear modulation for visual reasoning and goal-conditioned control."""
     tune_memory()  # glibc keeps freed memory: faster training steps (filmkit.train.allocator)
+    flush_denormals()  # before torch's threads start: decayed weights would slow training 3x (filmkit.train.denormals)

@@ -25,6 +25,7 @@ from filmkit.data.locate import is_cache, locate_cache
 from filmkit.train import distributed
 from filmkit.train.augment import random_shift
 from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
+from filmkit.train.denormals import flush_denormals
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.vqa import load_checkpoint, save_checkpoint
@@ -124,6 +125,7 @@ class Trainer:
             autocast_context(self.device, config.precision)  # fp16 on a CPU fails here, before any work
         except ValueError as error:
             raise TrainingError(str(error)) from None
+        flush_denormals()  # best effort here (threads started earlier keep denormals); the CLI sets it at start
         self.context = distributed.setup(self.device.type)
         if self.context.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.context.local_rank)
