@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from filmkit.atomic import atomic_output
+from filmkit.data.cache import read_manifest
 from filmkit.data.question_types import CATEGORY_TITLES
 from filmkit.experiments.speedrun import RECORD
 from filmkit.train.loop import LAST
@@ -54,7 +55,7 @@ def model_card(record: dict) -> str:
         "|---|---|",
         f"| model | FiLM (`{record['train_config']['preset']}` preset): GRU question encoder, linear FiLM generator, "
         f"4 FiLMed ResBlocks; {record['parameters']:,} parameters |",
-        f"| data | `{Path(record['dataset']).parent.name or record['dataset']}`: "
+        f"| data | `{_dataset_name(record['dataset'])}`: "
         f"{record['train_questions']:,} training questions "
         f"(CLEVR's rules: 3-10 objects, 90 question families), images at {width}x{height} |",
         f"| command | `filmkit generate dataset --preset clevr-cpu --out data/clevr-cpu` then "
@@ -95,6 +96,12 @@ def model_card(record: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _dataset_name(cache: str) -> str:
+    """The dataset folder a cache was made from (its manifest's source), else the cache's own name."""
+    source = (read_manifest(cache) or {}).get("source")
+    return Path(source or cache).name
 
 
 def _percent(value: float | None) -> str:
