@@ -497,13 +497,13 @@ class Trainer:
         images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
         questions = batch["questions"].to(self.device, non_blocking=True)
         answers = batch["answers"].to(self.device, non_blocking=True)
-        image_index = batch.get("image_index")
-        if image_index is not None:
-            image_index = image_index.to(self.device, non_blocking=True)
+        shared = {}  # a grouped batch holds each image once; image_index says which one each question is about
+        if "image_index" in batch:
+            shared["image_index"] = batch["image_index"].to(self.device, non_blocking=True)
         if self.on_batch is not None:
             self.on_batch(batch)
         with autocast_context(self.device, self.config.precision):
-            logits = self.forward_model(images, questions, image_index)
+            logits = self.forward_model(images, questions, **shared)
             loss = F.cross_entropy(logits.float(), answers)
         finite = distributed.all_agree(bool(torch.isfinite(loss)), self.context, self.device)
         if not finite:
