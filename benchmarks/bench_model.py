@@ -1,11 +1,14 @@
 """Training-step throughput and peak memory of the model presets: forward + backward + Adam on random data.
 
     python benchmarks/bench_model.py --presets cpu paper paper-pixels --precision fp32 bf16
+    python benchmarks/bench_model.py --presets cpu --batch 60 --images 12   # 12 images, 5 questions each
 
 Prints one JSON line per (preset, precision) and a table. Each row runs in a fresh process, so its peak memory
 (resident set on the CPU, allocated memory on CUDA) is its own. Questions are random right-padded token ids of
-CLEVR-like lengths (10-40 tokens); images are random inputs of the preset's shape. Rows of the paper's presets in
-fp32 on the CPU also give the ratio to the reference implementation's speed on the project's 2-core machine.
+CLEVR-like lengths (10-40 tokens); images are random inputs of the preset's shape, one per question, or ``--images``
+of them shared by the questions as the trainer's grouped batches share them (``questions_per_image``). Rows of the
+paper's presets in fp32 on the CPU also give the ratio to the reference implementation's speed on the project's
+2-core machine.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def measure(
     device: str = "cpu",
     threads: int = 0,
     compiled: bool = False,
+    images: int = 0,
 ) -> dict:
     """Seconds per training step of ``preset`` at ``batch``, averaged over ``steps`` after ``warmup`` steps."""
     tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
@@ -54,13 +58,17 @@ def measure(
     optimizer = make_adam(model.parameters(), lr=3e-4, weight_decay=1e-5)  # as the trainer makes it
     generator = torch.Generator().manual_seed(0)
     batches = [[t.to(where) for t in random_batch(config, batch, generator)] for _ in range(min(warmup + steps, 4))]
+    shared = {}
+    if images:  # a grouped batch: the stem sees each image once, image_index says which one a question is about
+        batches = [[pictures[:images], questions, answers] for pictures, questions, answers in batches]
+        shared["image_index"] = (torch.arange(batch) % images).to(where)
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     timings = []
     for step in range(warmup + steps):
         images, questions, answers = batches[step % len(batches)]
         start = time.perf_counter()
         with autocast_context(where, precision):
-            loss = F.cross_entropy(step_model(images, questions).float(), answers)
+            loss = F.cross_entropy(step_model(images, questions, **shared).float(), answers)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -79,6 +87,7 @@ def measure(
         "precision": precision,
         "device": where.type,
         "batch": batch,
+        "images": images or batch,
         "compiled": compiled,
         "parameters": count_parameters(model)["total"],
         "seconds_per_step": round(seconds, 4),
@@ -104,6 +113,7 @@ COLUMNS = [
     ("device", "device"),
     ("parameters", "parameters"),
     ("batch", "batch"),
+    ("images", "images"),
     ("s/step", "seconds_per_step"),
     ("samples/s", "samples_per_s"),
     ("x reference", "x_reference"),
@@ -121,12 +131,21 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up includes compiling)")
+    parser.add_argument("--images", type=int, default=0, help="images the batch's questions share (0: one each)")
     args = parser.parse_args()
     rows = []
     for preset in args.presets:
         for precision in args.precision:
             row = measure_in_fresh_process(
-                preset, args.batch, args.steps, args.warmup, precision, args.device, args.threads, args.compile
+                preset,
+                args.batch,
+                args.steps,
+                args.warmup,
+                precision,
+                args.device,
+                args.threads,
+                args.compile,
+                args.images,
             )
             print(json.dumps(row), flush=True)
             rows.append(row)
