@@ -3,6 +3,10 @@
 Each module below registers its subcommands on the shared `app` when imported.
 """
 
+import sys
+
+import typer
+
 from filmkit.cli import analyze as _analyze  # noqa: F401
 from filmkit.cli import demo as _demo  # noqa: F401
 from filmkit.cli import evaluate as _evaluate  # noqa: F401
@@ -19,7 +23,13 @@ from filmkit.cli.app import app
 
 def main() -> None:
     """Entry point of the `filmkit` console script."""
-    app()
+    from filmkit.train.interrupt import TrainingInterrupted
+
+    try:
+        app()
+    except TrainingInterrupted as stop:
+        typer.echo(f"stopped: {stop}; continue with: {stop.resume_command}", err=True)
+        sys.exit(stop.exit_code)
 
 
 __all__ = ["app", "main"]

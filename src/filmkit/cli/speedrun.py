@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import typer
@@ -29,6 +31,7 @@ def speedrun(
     if minutes <= 0:
         fail(f"--minutes must be positive, got {minutes:g}")
     from filmkit.experiments.speedrun import run_speedrun
+    from filmkit.train.interrupt import TrainingInterrupted
 
     with progress_bars() as bar:
         task = bar.add_task("train", total=None, info="")
@@ -52,6 +55,10 @@ def speedrun(
                 on_stage=bar.console.print,
                 on_step=show,
             )
+        except TrainingInterrupted as stop:
+            rerun = [word for word in sys.argv[1:] if word != "--overwrite"]  # an overwrite now would start again
+            stop.resume_command = shlex.join(["filmkit", *rerun])
+            raise
         except (ValueError, OSError) as error:
             fail(str(error))
     record = result.record

@@ -23,7 +23,12 @@ def train_command(
     device: str | None = typer.Option(None, help="cpu, cuda or auto."),
     precision: str | None = typer.Option(None, help="fp32, bf16 or fp16 (fp16 on CUDA only)."),
     compile: bool = typer.Option(False, "--compile", help="Compile the model with torch.compile."),
-    resume: Path | None = typer.Option(None, help="Continue the run in this directory from its last checkpoint."),
+    resume: Path | None = typer.Option(
+        None, help="Continue the run in this directory from its last checkpoint (Ctrl-C saves one and says so)."
+    ),
+    more_steps: int = typer.Option(
+        0, "--more-steps", help="With --resume: train this many steps past the planned end; the learning rate goes on."
+    ),
     overwrite: bool = typer.Option(False, help="Start again in a run directory that already holds a run."),
 ) -> None:
     """Train FiLM or a baseline (paper defaults: Adam 3e-4, weight decay 1e-5, batch 64). torchrun for several."""
@@ -46,8 +51,10 @@ def train_command(
 
         try:
             if resume is not None:
-                trainer = Trainer.resume(resume, overrides, on_progress=show)
+                trainer = Trainer.resume(resume, overrides, more_steps=more_steps, on_progress=show)
             else:
+                if more_steps:
+                    fail("--more-steps extends a run: pass it with --resume RUN_DIR")
                 if data is None or out is None:
                     fail("--data and --out are required (or --resume RUN_DIR)")
                 trainer = Trainer(load_config(config, overrides), data, out, overwrite=overwrite, on_progress=show)

@@ -43,6 +43,9 @@ class TrainConfig:
     warmup_steps: int = 0
     schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr
     min_lr_ratio: float = 0.0
+    # Set by `filmkit train --resume RUN --more-steps N`: from this step the schedule decays from this factor.
+    extended_at_step: int | None = None
+    extended_lr_factor: float = 1.0
     grad_clip: float | None = None  # max gradient norm; None = no clipping (the paper)
     augment_shift: int = 0  # translate training images by up to this many pixels (0 = off, the paper)
     val_every: int = 500  # steps between validations on a fixed subset
@@ -132,6 +135,8 @@ _SETTING_TYPES = {
     "warmup_steps": (int,),
     "schedule": (str,),
     "min_lr_ratio": (float,),
+    "extended_at_step": (int, type(None)),
+    "extended_lr_factor": (float,),
     "grad_clip": (float, type(None)),
     "augment_shift": (int,),
     "val_every": (int,),

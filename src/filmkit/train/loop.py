@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from filmkit.train.config import TrainConfig, apply_overrides, model_config, pre
 from filmkit.train.denormals import flush_denormals
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
+from filmkit.train.interrupt import StopRequests, TrainingInterrupted
 from filmkit.vqa import load_checkpoint, save_checkpoint
 from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
@@ -38,6 +40,19 @@ LAST, BEST = "last.pt", "best.pt"
 SPEED_STEPS = (20, 300)
 # Share of the remaining time left for validations and checkpoints when max_steps is fitted (measured: 2-4%).
 TIME_OVERHEAD = 0.05
+# What `--resume` may change: where the run computes, how often it reports and saves, when it stops. Every other
+# setting shapes the data order or the optimisation (a new batch size moves the saved position in the data, a new
+# max_steps makes the learning rate jump), so a run resumed with it would be one no config describes.
+RESUMABLE_SETTINGS = (
+    "device",
+    "compile",
+    "num_workers",
+    "log_every",
+    "val_every",
+    "checkpoint_every",
+    "early_stopping",
+    "time_limit_minutes",
+)
 
 
 class TrainingError(ValueError):
@@ -84,16 +99,23 @@ def make_adam(parameters, lr: float, weight_decay: float) -> torch.optim.Adam:
 
 
 def lr_factor(step: int, config: TrainConfig, max_steps: int) -> float:
-    """Multiplier of the base learning rate at ``step``: linear warmup, then the chosen schedule."""
+    """Multiplier of the base learning rate at ``step``: linear warmup, then the chosen schedule.
+
+    A run trained longer (`Trainer.extend`) decays from the factor it had reached when it was extended, so the
+    learning rate goes on without a jump.
+    """
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     if config.schedule == "constant":
         return 1.0
-    progress = (step - config.warmup_steps) / max(1, max_steps - config.warmup_steps)
+    start, top = config.warmup_steps, 1.0
+    if config.extended_at_step is not None and step >= config.extended_at_step:
+        start, top = config.extended_at_step, config.extended_lr_factor
+    progress = (step - start) / max(1, max_steps - start)
     floor = config.min_lr_ratio
     if config.schedule == "cosine":
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return floor + (1 - floor) * max(0.0, 1 - progress)
+        return floor + (top - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return floor + (top - floor) * max(0.0, 1 - progress)
 
 
 class Trainer:
@@ -365,6 +387,41 @@ class Trainer:
         self.model.train()
         # Time counts across resumes: the time limit is the whole run's and logged minutes continue.
         started = self._started = time.perf_counter() - self.elapsed_before
+        with StopRequests() as stops:
+            stopped_early, stop_signal = self._train_until_done(started, stops)
+        if stop_signal is not None:
+            self._save(LAST)
+            self._close()
+            raise TrainingInterrupted(stop_signal, self.step, self.run_dir)
+        if self.step % config.val_every != 0:  # the final weights were not validated yet
+            self._after_validation(self.validate(self.val_subset))
+        final_accuracy = self.validate(None)
+        self._log(
+            {
+                "step": self.step,
+                "kind": "final_val",
+                "val_accuracy": final_accuracy,
+                "val_questions": len(self.val_set),
+                "elapsed_s": time.perf_counter() - started,
+            }
+        )
+        self._save(LAST, final_accuracy)
+        self._close()
+        return RunResult(
+            self.run_dir,
+            self.step,
+            self.best_val_accuracy,
+            final_accuracy,
+            time.perf_counter() - started,
+            stopped_early,
+        )
+
+    def _train_until_done(self, started: float, stops: StopRequests) -> tuple[bool, int | None]:
+        """The steps, to max_steps, the time limit, early stopping or a stop request (Ctrl-C, SIGTERM).
+
+        Returns whether it stopped early (time or early stopping) and the signal that stopped it, if one did.
+        """
+        config = self.config
         window_samples, window_start = 0, time.perf_counter()
         running_loss, running_correct, running_count = 0.0, 0, 0
         stopped_early = self._out_of_time()  # a resumed run whose time was already spent trains no further
@@ -410,38 +467,22 @@ class Trainer:
                             self.step, self.max_steps, loss, correct / size, rate, val_accuracy, self.best_val_accuracy
                         )
                     )
+                # Every process stops at the same step, whichever of them the signal reached.
+                if not distributed.all_agree(stops.signum is None, self.context, self.device):
+                    return stopped_early, stops.signum or signal.SIGINT
                 if self._out_of_time():
                     stopped_early = True
                 if self.step >= self.max_steps or stopped_early:
-                    break
-            else:
-                self.epoch += 1
-                self.batch_in_epoch = 0
-        if self.step % config.val_every != 0:  # the final weights were not validated yet
-            self._after_validation(self.validate(self.val_subset))
-        final_accuracy = self.validate(None)
-        self._log(
-            {
-                "step": self.step,
-                "kind": "final_val",
-                "val_accuracy": final_accuracy,
-                "val_questions": len(self.val_set),
-                "elapsed_s": time.perf_counter() - started,
-            }
-        )
-        self._save(LAST, final_accuracy)
+                    return stopped_early, None
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        return stopped_early, None
+
+    def _close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
         distributed.barrier(self.context)
         distributed.teardown(self.context)
-        return RunResult(
-            self.run_dir,
-            self.step,
-            self.best_val_accuracy,
-            final_accuracy,
-            time.perf_counter() - started,
-            stopped_early,
-        )
 
     def _fit_steps_to_time(self) -> None:
         """Fix max_steps so that the schedule ends with the time limit, from the speed of SPEED_STEPS steps.
@@ -526,12 +567,58 @@ class Trainer:
 
     # ---- resume ------------------------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: list[str] = (), **kwargs) -> Trainer:
-        """Continue the run in ``run_dir`` from its last checkpoint, with the same data order and RNG."""
+    def resume(cls, run_dir: str | Path, overrides: list[str] = (), *, more_steps: int = 0, **kwargs) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint, with the same data order and RNG.
+
+        ``overrides`` may change only `RESUMABLE_SETTINGS`; ``more_steps`` trains that much past the planned end.
+        """
         run_dir = Path(run_dir)
         last = run_dir / LAST
         if not last.exists():
             raise TrainingError(f"{run_dir}: no {LAST} to resume from")
         payload = read_checkpoint_file(last)
-        config = apply_overrides(TrainConfig.from_dict(payload["extra"]["train_config"]), list(overrides))
-        return cls(config, payload["metadata"]["cache"], run_dir, resume_state=payload, **kwargs)
+        saved = TrainConfig.from_dict(payload["extra"]["train_config"])
+        config = apply_overrides(saved, list(overrides))
+        for key in _changed_settings(saved, config):
+            if key not in RESUMABLE_SETTINGS:
+                hint = "train longer with --more-steps N" if key in ("max_steps", "epochs") else "start a new run"
+                raise TrainingError(
+                    f"--set {key}: {key} cannot change when {run_dir} is resumed (the run would no longer be the "
+                    f"one its checkpoint continues); {hint}. Resuming may change {', '.join(RESUMABLE_SETTINGS)}"
+                )
+        trainer = cls(config, payload["metadata"]["cache"], run_dir, resume_state=payload, **kwargs)
+        if more_steps:
+            trainer.extend(more_steps)
+        return trainer
+
+    def extend(self, more_steps: int) -> None:
+        """Move the planned end ``more_steps`` later; the learning rate decays on from where it is, without a jump.
+
+        Recorded in the config (``extended_at_step``, ``extended_lr_factor``), so a later resume keeps it.
+        """
+        config = self.config
+        if more_steps < 1:
+            raise TrainingError(f"--more-steps must be at least 1, got {more_steps}")
+        if config.fit_steps_to_time and config.max_steps is None:
+            raise TrainingError(
+                f"{self.run_dir} has not fixed its length yet (it times steps {SPEED_STEPS[0]}-{SPEED_STEPS[1]} "
+                "first); resume it without --more-steps"
+            )
+        if self._out_of_time():
+            raise TrainingError(
+                f"{self.run_dir} has spent its time limit of {config.time_limit_minutes:g} minutes; "
+                "raise it as well with --set time_limit_minutes=M"
+            )
+        if config.schedule != "constant" and self.step >= config.warmup_steps:  # warmup does not depend on the end
+            factor = lr_factor(self.step, config, self.max_steps)
+            config.extended_at_step, config.extended_lr_factor = self.step, factor
+        self.max_steps = config.max_steps = self.max_steps + more_steps
+
+
+def _changed_settings(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """Names of the settings that differ, model fields as ``model.name``."""
+    changed = [key for key, value in after.to_dict().items() if key != "model" and value != getattr(before, key)]
+    for key in sorted(set(before.model) | set(after.model)):
+        if before.model.get(key) != after.model.get(key):
+            changed.append(f"model.{key}")
+    return changed
