@@ -147,8 +147,8 @@ def train_il_command(
     last = result.history[-1]
     typer.echo(
         f"{demos.num_episodes} demos, {result.updates} updates in {result.seconds / 60:.1f} min "
-        f"({last['samples_per_s']:.0f} samples/s): success {last['success_rate']:.1%} on "
-        f"{eval_episodes} episodes of {demos.env_id}; checkpoint {out}"
+        f"({last['samples_per_s']:.0f} samples/s): success {result.final_eval['success_rate']:.1%} on "
+        f"{eval_episodes} evaluation episodes of {demos.env_id} (not those that chose when to stop); checkpoint {out}"
     )
 
 

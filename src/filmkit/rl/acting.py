@@ -10,6 +10,8 @@ Example (needs the extra)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -26,11 +28,23 @@ def goal_tensor(config: PolicyConfig, vocab: Vocab, missions, vectors) -> torch.
     return torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
 
 
+@dataclass
+class PoolStep:
+    """What one lockstep step of an `EnvPool` did, per environment."""
+
+    rewards: np.ndarray  # (N,) float32
+    dones: np.ndarray  # (N,) bool: the episode ended (terminated or cut by the time limit) and restarted
+    truncated: np.ndarray  # (N,) bool: it ended by the time limit only, so its last state still had a future
+    finished: list[tuple[int, float, int] | None]  # for ended episodes: (seed, return, steps)
+    # For truncated episodes: the last observation and goal vector (None without one), taken before the restart.
+    final: list[tuple[dict, np.ndarray | None] | None]
+
+
 class EnvPool:
     """``num_envs`` environments stepped in lockstep in this process; an episode that ends restarts at once.
 
     Episode k of the pool (counting from 0 in the order they start) uses seed ``seed + k``, so runs are repeatable.
-    ``step`` returns per-env rewards, whether each episode ended, and for ended ones (seed, return, steps).
+    ``step`` returns a `PoolStep`.
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: int = 0, render_mode: str | None = None):
@@ -53,28 +67,38 @@ class EnvPool:
         """(N, 7, 7, 3) uint8 images, the N missions, and the N goal vectors (None if a mission has none)."""
         images = torch.from_numpy(np.stack([obs["image"] for obs in self.obs]))
         missions = [obs["mission"] for obs in self.obs]
-        try:
-            vectors = np.stack([goal_vector(env) for env in self.envs])
-        except ValueError:
-            vectors = None
-        return images, missions, vectors
+        vectors = _goal_vectors(self.envs)
+        return images, missions, None if any(v is None for v in vectors) else np.stack(vectors)
 
-    def step(self, actions) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, int] | None]]:
-        rewards = np.zeros(len(self.envs), np.float32)
-        dones = np.zeros(len(self.envs), bool)
-        finished: list[tuple[int, float, int] | None] = [None] * len(self.envs)
+    def step(self, actions) -> PoolStep:
+        n = len(self.envs)
+        step = PoolStep(np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool), [None] * n, [None] * n)
         for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
             obs, reward, terminated, truncated, _ = env.step(int(action))
             self.obs[i] = obs
-            rewards[i] = reward
+            step.rewards[i] = reward
             self.returns[i] += reward
             self.steps[i] += 1
             if terminated or truncated:
-                dones[i] = True
-                finished[i] = (int(self.episode_seeds[i]), float(self.returns[i]), int(self.steps[i]))
+                step.dones[i] = True
+                step.finished[i] = (int(self.episode_seeds[i]), float(self.returns[i]), int(self.steps[i]))
+                if truncated and not terminated:
+                    step.truncated[i] = True
+                    step.final[i] = (obs, _goal_vectors([env])[0])
                 self._restart(i)
-        return rewards, dones, finished
+        return step
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _goal_vectors(envs) -> list[np.ndarray | None]:
+    """Each environment's current goal vector, or None for a mission without a vector form."""
+    vectors = []
+    for env in envs:
+        try:
+            vectors.append(goal_vector(env))
+        except ValueError:
+            vectors.append(None)
+    return vectors

@@ -20,6 +20,8 @@ import numpy as np
 from filmkit.rl.envs import GOAL_DIM, goal_vector, make_env, reset
 
 KIND = "filmkit-rl-demos"
+# The bot fails on a few layouts of hard levels; this many failures in a row means it cannot solve the level at all.
+MAX_FAILURES_IN_A_ROW = 100
 
 
 @dataclass
@@ -57,7 +59,8 @@ def generate_demos(
     """Run the BabyAI bot for ``episodes`` successful episodes (seeds ``seed``, ``seed + 1``, ...).
 
     Returns the demos and how many episodes were dropped because the bot failed or raised (rare; never seen on the
-    GoTo levels). ``on_progress(done, total)`` is called every 100 episodes.
+    GoTo levels); ValueError after MAX_FAILURES_IN_A_ROW failures in a row. ``on_progress(done, total)`` is called
+    every 100 episodes.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be positive, got {episodes}")
@@ -65,7 +68,7 @@ def generate_demos(
     from minigrid.utils.baby_ai_bot import BabyAIBot
 
     missions, goals, seeds, lengths, images, actions = [], [], [], [], [], []
-    dropped, episode_seed = 0, seed
+    dropped, failures_in_a_row, episode_seed = 0, 0, seed
     while len(missions) < episodes:
         obs = reset(env, seed=episode_seed)
         episode_seed += 1
@@ -82,7 +85,15 @@ def generate_demos(
             reward = 0.0
         if reward <= 0:
             dropped += 1
+            failures_in_a_row += 1
+            if failures_in_a_row == MAX_FAILURES_IN_A_ROW:
+                env.close()
+                raise ValueError(
+                    f"the BabyAI bot failed {failures_in_a_row} episodes in a row on {env_id} (seeds "
+                    f"{episode_seed - failures_in_a_row}-{episode_seed - 1}); it cannot make demos of this level"
+                )
             continue
+        failures_in_a_row = 0
         try:
             goals.append(goal_vector(env).astype(np.uint8))
         except ValueError:

@@ -25,7 +25,7 @@ from torch import nn
 
 from filmkit.rl.acting import EnvPool, goal_tensor
 from filmkit.rl.envs import Vocab
-from filmkit.rl.evaluate import evaluate
+from filmkit.rl.evaluate import CHECK_SEED, EVAL_SEED, evaluate
 from filmkit.rl.policy import Policy, PolicyConfig, save_policy
 
 
@@ -86,9 +86,10 @@ def train_ppo(
 ) -> PPOResult:
     """Train a fresh policy with PPO on ``env_id``; ``checkpoint`` is rewritten (atomically) every 10 updates.
 
-    With ``target_success``, an evaluation (sampling actions, on unseen seeds) runs whenever the windowed training
-    success reaches it, and training stops when the evaluation agrees; ``result.episodes`` counts the training
-    episodes used until then.
+    With ``target_success``, an evaluation (sampling actions) on the check episodes (seeds from CHECK_SEED) runs
+    whenever the windowed training success reaches it; training stops when that evaluation agrees, and
+    ``result.final_eval`` is then measured on other, unseen episodes (seeds from EVAL_SEED), so that the episodes
+    that decided to stop are not the ones reported. ``result.episodes`` counts the training episodes used.
     """
     settings.check(config.memory)
     vocab = vocab or Vocab.babyai()
@@ -96,79 +97,20 @@ def train_ppo(
     policy = Policy(config)
     optimizer = torch.optim.Adam(policy.parameters(), lr=settings.lr, eps=1e-5)
     pool = EnvPool(env_id, settings.num_envs, settings.seed)
-    n, t_max = settings.num_envs, settings.steps
-    hidden = policy.initial_state(n)
-    recent: deque[tuple[float, int]] = deque(maxlen=settings.window)
+    actor = _Actor(policy, pool, vocab, settings)
     result = PPOResult(policy)
-    started, env_seconds = time.perf_counter(), 0.0
+    started = time.perf_counter()
     info = {"trained_by": "ppo"}
     while result.frames < settings.frames:
-        images, goals, hiddens, actions, logprobs, values, rewards, dones = ([] for _ in range(8))
-        with torch.no_grad():
-            for _ in range(t_max):
-                image, missions, vectors = pool.observe()
-                goal = goal_tensor(config, vocab, missions, vectors)
-                logits, value, next_hidden = policy(image, goal, hidden)
-                distribution = torch.distributions.Categorical(logits=logits)
-                action = distribution.sample()
-                tick = time.perf_counter()
-                reward, done, finished = pool.step(action.numpy())
-                env_seconds += time.perf_counter() - tick
-                for item in finished:
-                    if item is not None:
-                        recent.append(item[1:])
-                        result.episodes += 1
-                images.append(image), goals.append(goal), hiddens.append(hidden), actions.append(action)
-                logprobs.append(distribution.log_prob(action)), values.append(value)
-                rewards.append(torch.from_numpy(reward) * settings.reward_scale)
-                dones.append(torch.from_numpy(done).float())
-                if next_hidden is not None:
-                    hidden = next_hidden * (1 - dones[-1])[:, None]
-            image, missions, vectors = pool.observe()
-            _, last_value, _ = policy(image, goal_tensor(config, vocab, missions, vectors), hidden)
-        result.frames += n * t_max
-        # GAE: an episode's end (success, failure or time limit) cuts the bootstrap.
-        advantages = torch.zeros(t_max, n)
-        running = torch.zeros(n)
-        for t in reversed(range(t_max)):
-            next_value = last_value if t == t_max - 1 else values[t + 1]
-            keep = 1 - dones[t]
-            delta = rewards[t] + settings.gamma * next_value * keep - values[t]
-            running = delta + settings.gamma * settings.gae_lambda * keep * running
-            advantages[t] = running
-        returns = advantages + torch.stack(values)
-        rollout = {  # every tensor (steps, envs, ...)
-            "images": torch.stack(images),
-            "goals": _pad_goals(goals),
-            "hidden": torch.stack(hiddens) if config.memory else None,
-            "dones": torch.stack(dones),
-            "actions": torch.stack(actions),
-            "logprobs": torch.stack(logprobs),
-            "advantages": advantages,
-            "returns": returns,
-        }
+        rollout = actor.collect()
+        result.frames += settings.num_envs * settings.steps
+        result.episodes = actor.episodes
         losses = _update(policy, optimizer, rollout, settings)
-        success = float(np.mean([r > 0 for r, _ in recent])) if recent else 0.0
-        elapsed = time.perf_counter() - started
-        report = {
-            "update": len(result.history) + 1,
-            "frames": result.frames,
-            "episodes": result.episodes,
-            "success_rate": success,
-            "mean_return": float(np.mean([r for r, _ in recent])) if recent else 0.0,
-            "frames_per_s": result.frames / elapsed,
-            "env_frames_per_s": result.frames / env_seconds,
-            "seconds": elapsed,
-            **losses,
-        }
+        report = _report(len(result.history) + 1, result, actor, time.perf_counter() - started, losses)
         result.history.append(report)
-        reached = settings.target_success is not None and len(recent) == recent.maxlen
-        if reached and success >= settings.target_success:
-            # Sampled actions, as in training: a memoryless policy acting greedily can turn in place forever.
-            evaluation = evaluate(policy, vocab, env_id, settings.eval_episodes, greedy=False)
-            report["eval_success_rate"] = evaluation.success_rate
-            if evaluation.success_rate >= settings.target_success:
-                result.final_eval = vars(evaluation)
+        window_full = len(actor.recent) == actor.recent.maxlen
+        if settings.target_success is not None and window_full and report["success_rate"] >= settings.target_success:
+            result.final_eval = _check_target(policy, vocab, env_id, settings, report)
         if on_progress is not None:
             on_progress(report)
         done_training = result.final_eval is not None or result.frames >= settings.frames
@@ -181,6 +123,143 @@ def train_ppo(
     result.seconds = time.perf_counter() - started
     policy.eval()
     return result
+
+
+def _check_target(policy: Policy, vocab: Vocab, env_id: str, settings: PPOSettings, report: dict) -> dict | None:
+    """Evaluate on the check episodes; if they reach the target, the evaluation to report, on other episodes."""
+    # Sampled actions, as in training: a memoryless policy acting greedily can turn in place forever.
+    check = evaluate(policy, vocab, env_id, settings.eval_episodes, CHECK_SEED, greedy=False)
+    report["eval_success_rate"] = check.success_rate
+    if check.success_rate < settings.target_success:
+        return None
+    return vars(evaluate(policy, vocab, env_id, settings.eval_episodes, EVAL_SEED, greedy=False))
+
+
+def _report(update: int, result: PPOResult, actor: _Actor, elapsed: float, losses: dict) -> dict:
+    recent = actor.recent
+    return {
+        "update": update,
+        "frames": result.frames,
+        "episodes": result.episodes,
+        "success_rate": float(np.mean([r > 0 for r, _ in recent])) if recent else 0.0,
+        "mean_return": float(np.mean([r for r, _ in recent])) if recent else 0.0,
+        "frames_per_s": result.frames / elapsed,
+        "env_frames_per_s": result.frames / actor.env_seconds,
+        "seconds": elapsed,
+        **losses,
+    }
+
+
+class _Actor:
+    """Runs the policy in the pool and collects rollouts; keeps the memory state and the episode tally between them."""
+
+    def __init__(self, policy: Policy, pool: EnvPool, vocab: Vocab, settings: PPOSettings):
+        self.policy, self.pool, self.vocab, self.settings = policy, pool, vocab, settings
+        self.hidden = policy.initial_state(len(pool.envs))
+        self.recent: deque[tuple[float, int]] = deque(maxlen=settings.window)  # (return, steps) of last episodes
+        self.episodes, self.env_seconds = 0, 0.0
+
+    def _goals(self, missions, vectors) -> torch.Tensor:
+        return goal_tensor(self.policy.config, self.vocab, missions, vectors)
+
+    @torch.no_grad()
+    def collect(self) -> dict:
+        """One rollout of ``settings.steps`` steps per environment, with advantages and returns (see `gae`).
+
+        An episode cut by the time limit did not end in its last state: its last reward gets gamma times the value
+        of the observation it was cut at (as stable-baselines3 and cleanrl do), instead of the zero future that a
+        real end (success or failure) has.
+        """
+        policy, settings = self.policy, self.settings
+        images, goals, hiddens, actions, logprobs, values, rewards, dones = ([] for _ in range(8))
+        for _ in range(settings.steps):
+            image, missions, vectors = self.pool.observe()
+            goal = self._goals(missions, vectors)
+            logits, value, next_hidden = policy(image, goal, self.hidden)
+            distribution = torch.distributions.Categorical(logits=logits)
+            action = distribution.sample()
+            tick = time.perf_counter()
+            step = self.pool.step(action.numpy())
+            self.env_seconds += time.perf_counter() - tick
+            for item in step.finished:
+                if item is not None:
+                    self.recent.append(item[1:])
+                    self.episodes += 1
+            reward = torch.from_numpy(step.rewards) * settings.reward_scale
+            if step.truncated.any():
+                reward += settings.gamma * self._final_values(step, next_hidden)
+            images.append(image), goals.append(goal), hiddens.append(self.hidden), actions.append(action)
+            logprobs.append(distribution.log_prob(action)), values.append(value), rewards.append(reward)
+            dones.append(torch.from_numpy(step.dones).float())
+            if next_hidden is not None:
+                self.hidden = next_hidden * (1 - dones[-1])[:, None]  # a new episode starts with a blank memory
+        image, missions, vectors = self.pool.observe()
+        _, last_value, _ = policy(image, self._goals(missions, vectors), self.hidden)
+        values, dones = torch.stack(values), torch.stack(dones)
+        advantages = gae(torch.stack(rewards), values, dones, last_value, settings.gamma, settings.gae_lambda)
+        return {  # every tensor (steps, envs, ...)
+            "images": torch.stack(images),
+            "goals": _pad_goals(goals),
+            "hidden": torch.stack(hiddens) if policy.config.memory else None,
+            "dones": dones,
+            "actions": torch.stack(actions),
+            "logprobs": torch.stack(logprobs),
+            "rewards": torch.stack(rewards),  # scaled, with the time limit's bootstrap added
+            "advantages": advantages,
+            "returns": advantages + values,
+        }
+
+    def _final_values(self, step, next_hidden: torch.Tensor | None) -> torch.Tensor:
+        """(N,) values of the observations the time limit cut episodes at; 0 for every other environment."""
+        cut = np.flatnonzero(step.truncated)
+        observations = [step.final[i][0] for i in cut]
+        vectors = [step.final[i][1] for i in cut]
+        image = torch.from_numpy(np.stack([obs["image"] for obs in observations]))
+        goal = self._goals(
+            [obs["mission"] for obs in observations], None if any(v is None for v in vectors) else np.stack(vectors)
+        )
+        hidden = next_hidden[torch.from_numpy(cut)] if next_hidden is not None else None
+        _, value, _ = self.policy(image, goal, hidden)
+        values = torch.zeros(len(step.truncated))
+        values[torch.from_numpy(cut)] = value
+        return values
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor, gamma: float, lam: float
+) -> torch.Tensor:
+    """Generalised advantage estimates (Schulman et al. 2016) of a (steps, envs) rollout.
+
+    ``dones[t]`` marks an episode that ended at step t: nothing after it is its future. ``last_value`` is the value
+    of the observation after the rollout's last step.
+    """
+    steps = len(rewards)
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    for t in reversed(range(steps)):
+        next_value = last_value if t == steps - 1 else values[t + 1]
+        keep = 1 - dones[t]
+        delta = rewards[t] + gamma * next_value * keep - values[t]
+        running = delta + gamma * lam * keep * running
+        advantages[t] = running
+    return advantages
+
+
+def ppo_losses(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, values: torch.Tensor,
+    returns: torch.Tensor, clip: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """PPO's clipped policy loss and the value loss, for flat tensors of one minibatch.
+
+    The advantages are normalised within the minibatch first; the policy loss is the mean of
+    -min(ratio * A, clip(ratio, 1 - clip, 1 + clip) * A) with ratio = exp(logprob - old logprob).
+    """
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    ratio = torch.exp(logprobs - old_logprobs)
+    clipped = torch.clamp(ratio, 1 - clip, 1 + clip)
+    policy_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
+    value_loss = (values - returns).pow(2).mean()
+    return policy_loss, value_loss
 
 
 def _update(policy: Policy, optimizer, rollout: dict, settings: PPOSettings) -> dict:
@@ -205,13 +284,14 @@ def _update(policy: Policy, optimizer, rollout: dict, settings: PPOSettings) -> 
                 rollout["images"][rows, cols], rollout["goals"][rows, cols], hidden, rollout["dones"][rows, cols]
             )
             distribution = torch.distributions.Categorical(logits=logits.flatten(0, 1))
-            advantages = rollout["advantages"][rows, cols].flatten()
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            old_logprobs = rollout["logprobs"][rows, cols].flatten()
-            ratio = torch.exp(distribution.log_prob(rollout["actions"][rows, cols].flatten()) - old_logprobs)
-            clipped = torch.clamp(ratio, 1 - settings.clip, 1 + settings.clip)
-            policy_loss = -torch.min(ratio * advantages, clipped * advantages).mean()
-            value_loss = (value.flatten() - rollout["returns"][rows, cols].flatten()).pow(2).mean()
+            policy_loss, value_loss = ppo_losses(
+                distribution.log_prob(rollout["actions"][rows, cols].flatten()),
+                rollout["logprobs"][rows, cols].flatten(),
+                rollout["advantages"][rows, cols].flatten(),
+                value.flatten(),
+                rollout["returns"][rows, cols].flatten(),
+                settings.clip,
+            )
             entropy = distribution.entropy().mean()
             loss = policy_loss + settings.value_coef * value_loss - settings.entropy_coef * entropy
             optimizer.zero_grad(set_to_none=True)
