@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from filmkit.analysis.film_params import FiLMParams  # noqa: E402
 from filmkit.atomic import atomic_output  # noqa: E402
+from filmkit.data.question_types import FINAL_FUNCTIONS  # noqa: E402
 
 
 def _save(figure, path: str | os.PathLike) -> Path:
@@ -38,18 +38,22 @@ def plot_film_histograms(params: FiLMParams, path: str | os.PathLike, bins: int 
     return _save(figure, path)
 
 
-def plot_tsne(points: np.ndarray, labels: list[str], path: str | os.PathLike, title: str, top: int = 12) -> Path:
-    """Scatter of 2-D ``points`` coloured by ``labels``; the ``top`` most common labels get their own colour."""
-    common = [label for label, _ in Counter(labels).most_common(top)]
+# One colour per final function, the same in every figure (tab20 by the functions' fixed order): a reader compares
+# t-SNE maps of different blocks or models by colour.
+FUNCTION_COLOURS = {name: plt.get_cmap("tab20")(number) for number, name in enumerate(FINAL_FUNCTIONS)}
+
+
+def plot_tsne(points: np.ndarray, labels: list[str], path: str | os.PathLike, title: str) -> Path:
+    """Scatter of 2-D ``points`` coloured by their final function (FUNCTION_COLOURS); other labels in grey."""
     figure, axis = plt.subplots(figsize=(7.5, 6))
-    colours = plt.get_cmap("tab20")
     labels = np.asarray(labels)
-    others = ~np.isin(labels, common)
+    others = ~np.isin(labels, list(FUNCTION_COLOURS))
     if others.any():
         axis.scatter(*points[others].T, s=4, color="lightgray", label="other")
-    for number, label in enumerate(common):
-        chosen = labels == label
-        axis.scatter(*points[chosen].T, s=4, color=colours(number % 20), label=label)
+    for name, colour in FUNCTION_COLOURS.items():
+        chosen = labels == name
+        if chosen.any():
+            axis.scatter(*points[chosen].T, s=4, color=colour, label=name)
     axis.set(title=title, xticks=[], yticks=[])
     axis.legend(fontsize="x-small", markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, path)
