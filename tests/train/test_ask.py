@@ -5,7 +5,7 @@ from eval_data import IMAGE_SIZE, make_cache, make_dataset, save_tiny_checkpoint
 from PIL import Image
 from typer.testing import CliRunner
 
-from filmkit.analysis.heatmap import overlay_heatmap
+from filmkit.analysis.heatmap import answer_caption, blend_heatmap, heatmap_figure
 from filmkit.cli import app
 from filmkit.data.dataset import CachedSplit
 from filmkit.train.ask import ask, pool_heatmap
@@ -99,14 +99,30 @@ def test_a_feature_model_needs_the_feature_extractor(world):
         ask(model, world["vocab"], image, question)
 
 
-def test_overlay_blends_the_heat_over_an_image_of_the_same_size(tmp_path):
+def test_the_blend_shows_the_heat_over_an_image_of_the_same_size():
     image = np.full((32, 48, 3), 100, dtype=np.uint8)
     heat = np.zeros((4, 4))
     heat[0, 3] = 1.0  # the top-right cell
-    picture = np.asarray(Image.open(overlay_heatmap(image, heat, tmp_path / "heat.png")))
+    picture = blend_heatmap(image, heat)
     assert picture.shape == (32, 48, 3)
     assert np.array_equal(picture[24:, :12], image[24:, :12])  # cold corner: the image as it is
     assert not np.array_equal(picture[2, 44], image[2, 44])
+
+
+def test_the_heatmap_figure_is_readable_captioned_and_in_the_format_its_name_says(tmp_path):
+    image = np.full((64, 64, 3), 90, dtype=np.uint8)
+    heat = np.eye(8)
+    caption = answer_caption("Is there a cube?", "yes", 0.83, truth="no")
+    png = heatmap_figure(image, heat, tmp_path / "heat.png", caption)
+    with Image.open(png) as picture:
+        assert picture.format == "PNG" and picture.width >= 600  # a 64x64 input, enlarged to be read
+    with Image.open(heatmap_figure(image, heat, tmp_path / "heat.jpg", caption)) as picture:
+        assert picture.format == "JPEG"
+    svg = heatmap_figure(image, heat, tmp_path / "heat.svg", caption).read_text()
+    assert "Is there a cube?" in svg and "yes (0.83)" in svg and "truth: no" in svg
+    with pytest.raises(ValueError, match=r"heat\.bmp: a heatmap is written as \.png"):
+        heatmap_figure(image, heat, tmp_path / "heat.bmp", caption)
+    assert not (tmp_path / "heat.bmp").exists()
 
 
 # -- the command line --------------------------------------------------------------------------------------------
@@ -137,7 +153,12 @@ def test_ask_command_prints_the_answer_probabilities_and_unknown_words(world, tm
     for answer, probability in expected.top:
         assert f"{answer}" in result.output and f"{probability:.3f}" in result.output
     assert "unknown words (read as <UNK>): purple" in result.output
-    assert Image.open(tmp_path / "heat.png").size == IMAGE_SIZE
+    with Image.open(tmp_path / "heat.png") as figure:  # the image and its heatmap side by side, enlarged
+        assert figure.width > 2 * IMAGE_SIZE[0] and figure.height > IMAGE_SIZE[1]
+
+    arguments = ["ask", "--checkpoint", str(checkpoint), "--image", str(image), "--question", question]
+    refused = runner.invoke(app, [*arguments, "--heatmap", str(tmp_path / "heat.bmp")])
+    assert refused.exit_code == 2 and "--heatmap" in refused.output and ".jpg" in refused.output
 
 
 def test_ask_command_errors_are_one_line(world, tmp_path):

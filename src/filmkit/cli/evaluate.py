@@ -126,7 +126,10 @@ def ask_command(
     image: Path = typer.Option(..., "--image", help="The image (PNG or any format Pillow reads)."),
     question: str = typer.Option(..., "--question", help="The question, in words."),
     heatmap: Path | None = typer.Option(
-        None, "--heatmap", help="Write the image with the places that win the classifier's max-pool highlighted."
+        None,
+        "--heatmap",
+        help="Write a figure: the image, the places that win the classifier's max-pool, the question and answer "
+        "(.png, .jpg, .pdf or .svg).",
     ),
     top: int = typer.Option(5, "--top", min=1, help="How many answers to list with their probabilities."),
     weights: Path | None = typer.Option(
@@ -137,13 +140,15 @@ def ask_command(
     import numpy as np
     from PIL import Image
 
-    from filmkit.analysis.heatmap import overlay_heatmap
+    from filmkit.analysis.heatmap import FIGURE_FORMATS, answer_caption, heatmap_figure
     from filmkit.data.features import resnet101_encoder
     from filmkit.train.ask import ask
     from filmkit.vqa import load_checkpoint
 
     if not image.is_file():
         fail(f"{image}: no such image file")
+    if heatmap and heatmap.suffix.lower() not in FIGURE_FORMATS:
+        fail(f"--heatmap {heatmap}: write it as {', '.join(FIGURE_FORMATS)}")  # before the model is loaded
     try:
         loaded = load_checkpoint(checkpoint)
         if not loaded.vocab:
@@ -157,7 +162,8 @@ def ask_command(
         if heatmap:
             with Image.open(image) as picture:
                 pixels = np.asarray(picture.convert("RGB"))
-            overlay_heatmap(pixels, result.heatmap, heatmap)
+            caption = answer_caption(question, result.answer, result.top[0][1])
+            heatmap_figure(pixels, result.heatmap, heatmap, caption)
     except (ValueError, OSError) as error:
         fail(str(error))
 
