@@ -5,8 +5,8 @@ import sys
 
 PROBE = """
 import torch
-from filmkit.cli.app import root
-root(version=False)  # what every filmkit command runs first
+from filmkit.cli.app import prepare_process
+prepare_process("train")  # what the filmkit command runs before a command that computes with torch
 tiny = torch.full((4096, 64), 1e-39)  # denormal in fp32
 print(int((tiny * 1.0).count_nonzero()), int((tiny @ torch.ones(64, 64)).count_nonzero()))
 """
@@ -19,7 +19,7 @@ def test_the_command_flushes_denormals_in_every_thread():
 
 
 def test_without_the_flush_denormals_survive():
-    probe = PROBE.replace("root(version=False)", "pass")
+    probe = PROBE.replace('prepare_process("train")', "pass")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] != "0"  # the test above can fail: the flag is what zeroes them

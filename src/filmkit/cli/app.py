@@ -3,8 +3,13 @@
 import typer
 
 from filmkit import __version__
-from filmkit.train.allocator import tune_memory
-from filmkit.train.denormals import flush_denormals
+
+# Commands that compute with torch models: denormals are flushed before torch starts its threads (decayed weights
+# would slow training 3x; filmkit.train.denormals). The others (generate, questions, stats, models) never import
+# torch, so they start in a fraction of a second.
+MODEL_COMMANDS = ("train", "speedrun", "demo", "finetune", "rl", "eval", "ask", "analyze", "preprocess", "export")
+# Commands that train: glibc keeps freed memory for them, for faster steps (filmkit.train.allocator).
+TRAINING_COMMANDS = ("train", "speedrun", "demo", "finetune", "rl")
 
 app = typer.Typer(
     name="filmkit",
@@ -24,10 +29,22 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    context: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """FiLM: feature-wise linear modulation for visual reasoning and goal-conditioned control."""
-    tune_memory()  # glibc keeps freed memory: faster training steps (filmkit.train.allocator)
-    flush_denormals()  # before torch's threads start: decayed weights would slow training 3x (filmkit.train.denormals)
+    prepare_process(context.invoked_subcommand)
+
+
+def prepare_process(command: str | None) -> None:
+    """What the process needs before ``command`` runs: see MODEL_COMMANDS and TRAINING_COMMANDS."""
+    if command in TRAINING_COMMANDS:
+        from filmkit.train.allocator import tune_memory
+
+        tune_memory()
+    if command in MODEL_COMMANDS:
+        from filmkit.train.denormals import flush_denormals
+
+        flush_denormals()

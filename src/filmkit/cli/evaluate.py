@@ -11,7 +11,6 @@ from rich.table import Table
 
 from filmkit.cli.app import app
 from filmkit.cli.common import StepBars, fail, progress_bars
-from filmkit.train.devices import PRECISIONS, resolve_device
 
 
 def accuracy_tables(result) -> list[Table]:
@@ -62,6 +61,7 @@ def eval_command(
 ) -> None:
     """Accuracy overall, by the paper's Table 1 question types, by final function and by family."""
     from filmkit.atomic import atomic_output
+    from filmkit.train.devices import PRECISIONS, resolve_device
     from filmkit.train.evaluate import evaluate, open_split, write_predictions
     from filmkit.vqa import load_checkpoint
 

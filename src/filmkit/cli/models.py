@@ -1,13 +1,10 @@
 """`filmkit models`: the named model presets and their sizes."""
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from filmkit.cli.app import app
-from filmkit.vqa import PRESETS, FiLMVQA, build_config, count_parameters
-from filmkit.vqa.baselines import BASELINES, baseline_config, build_model
 
 
 @app.command()
@@ -16,6 +13,9 @@ def models(
     num_answers: int = typer.Option(32, help="Answer vocabulary size (CLEVR: 28 answers + 4 special tokens)."),
 ) -> None:
     """List the model presets with their input and parameter counts, and the baselines' sizes."""
+    from filmkit.vqa import PRESETS, FiLMVQA, build_config, count_parameters
+    from filmkit.vqa.baselines import BASELINES, baseline_config, build_model
+
     table = Table(title=f"FiLM presets (vocab {vocab_size}, {num_answers} answers)")
     for column in ("preset", "input", "generator params", "network params", "total params"):
         table.add_column(column, justify="right" if "params" in column else "left")
@@ -44,6 +44,8 @@ def models(
 def without_memory(build):
     """``build()`` on torch's meta device: every parameter's shape and none of its memory (the paper's 59 million
     parameters would take seconds to allocate and initialise only to be counted)."""
+    import torch
+
     with torch.device("meta"):
         return build()
 
