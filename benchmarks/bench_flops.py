@@ -34,7 +34,7 @@ def onednn_product_flops(a_shape, b_shape, *args, out_shape=None, **kwargs) -> i
 
 def counted_flops(run) -> int:
     """FLOPs of the operations ``run()`` dispatches (matrix multiplies and convolutions, forward and backward)."""
-    onednn = {torch.ops.mkldnn._linear_pointwise: onednn_product_flops} if cpu_matmul.ONEDNN_MATMUL else {}
+    onednn = {torch.ops.mkldnn._linear_pointwise: onednn_product_flops} if cpu_matmul.onednn_route() else {}
     with FlopCounterMode(display=False, custom_mapping=onednn) as counter:
         run()
     return counter.get_total_flops()
