@@ -114,3 +114,11 @@ def test_grouped_sampler_never_ends_an_epoch_on_a_lone_question():
     for seed in range(20):
         batches = list(_grouped(images, batch_size=2, per_image=2, seed=seed))
         assert len(batches[-1]) >= 2 and sorted(i for batch in batches for i in batch) == list(range(5))
+
+
+def test_no_two_seed_and_epoch_pairs_share_a_permutation():
+    # seed * 100_003 + epoch, the old mix, gave (seed 1, epoch 0) the permutation of (seed 0, epoch 100_003)
+    later = ShardedBatchSampler(50, batch_size=50, seed=0)
+    later.set_epoch(100_003)
+    first = ShardedBatchSampler(50, batch_size=50, seed=1)
+    assert later.shard().tolist() != first.shard().tolist()

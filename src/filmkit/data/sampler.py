@@ -63,7 +63,9 @@ class ShardedBatchSampler(Sampler[list[int]]):
     def shard(self) -> torch.Tensor:
         """This rank's indices for the current epoch, in order."""
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            # SeedSequence mixes (seed, epoch) so that no two pairs share a permutation (seed * k + epoch would).
+            mixed = np.random.SeedSequence((self.seed, self.epoch)).generate_state(1, np.uint64)[0]
+            generator = torch.Generator().manual_seed(int(mixed))
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
