@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # torch is pinned here, before the project, so pip takes the CPU wheel instead of a multi-GB CUDA build;
-# the project itself only asks for torch>=2.2 so GPU users keep their own build.
+# the project itself only asks for torch>=2.4 so GPU users keep their own build.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
