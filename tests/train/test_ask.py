@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +199,18 @@ def test_an_empty_question_is_an_error_not_an_answer(world, tmp_path):
         result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(image),
                                      "--question", question])  # fmt: skip
         assert result.exit_code == 2 and "has no words to read" in result.output, result.output
+
+
+def test_a_truncated_or_foreign_image_is_named(world, tmp_path):
+    _, image, question = val_question(world, 0)
+    checkpoint = save_tiny_checkpoint(tmp_path / "model.pt", tiny_model(world["vocab"]), world["vocab"])
+    truncated = tmp_path / "truncated.png"
+    whole = Path(image).read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])  # a PNG cut short
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    for bad in (truncated, text):
+        result = runner.invoke(app, ["ask", "--checkpoint", str(checkpoint), "--image", str(bad),
+                                     "--question", question])  # fmt: skip
+        assert result.exit_code == 2 and f"{bad}: not a readable image" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -31,12 +31,18 @@ BLOCK = 256  # images decoded per write; also how often progress is saved for re
 
 
 def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Decode a PNG as RGB, resize it to ``size`` = (W, H) with bicubic filtering, return uint8 (3, H, W)."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
-        if rgb.size != size:
-            rgb = rgb.resize(size, Image.BICUBIC)
-        return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+    """Decode a PNG as RGB, resize it to ``size`` = (W, H) with bicubic filtering, return uint8 (3, H, W).
+
+    A file that is missing, not an image or truncated is a ValueError naming it (Pillow's own message does not).
+    """
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"{path}: not a readable image ({error})") from None
+    if rgb.size != size:
+        rgb = rgb.resize(size, Image.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
 def _load_image_job(job: tuple[Path, tuple[int, int]]) -> np.ndarray:
