@@ -159,6 +159,7 @@ def test_cli_generates_and_rerenders_a_tiny_split(tmp_path):
     ("extra", "message"),
     [
         (["--resolution", "48by32"], "expected WIDTHxHEIGHT"),
+        (["--resolution", "100000x100000"], "each side must be at most 2048 pixels"),
         (["--min-objects", "5", "--max-objects", "2"], "object count range 5..2"),
         (["--min-objects", "40", "--max-objects", "40"], "fewer objects"),
         (["--condition", "missing.json"], "missing.json: cannot read"),

@@ -19,12 +19,20 @@ from rich.progress import (
 )
 
 
+# The largest side a command accepts: a render holds a few dozen bytes per sample (supersampled 2x2), so 2048x2048
+# is already gigabytes; a typo such as 100000x100000 would ask for terabytes before failing.
+MAX_SIDE = 2048
+
+
 def parse_resolution(text: str) -> tuple[int, int]:
-    """``"480x320"`` -> (480, 320); anything else is a one-line usage error."""
+    """``"480x320"`` -> (480, 320); anything else, or a side above MAX_SIDE, is a one-line usage error."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
         raise typer.BadParameter(f"expected WIDTHxHEIGHT with positive integers, e.g. 480x320; got {text!r}")
-    return int(parts[0]), int(parts[1])
+    width, height = int(parts[0]), int(parts[1])
+    if max(width, height) > MAX_SIDE:
+        raise typer.BadParameter(f"{text}: each side must be at most {MAX_SIDE} pixels (CLEVR's images are 480x320)")
+    return width, height
 
 
 def fail(message: str) -> NoReturn:
