@@ -5,6 +5,7 @@ import signal
 
 import pytest
 import torch
+from PIL import Image
 from train_fixtures import tiny_cache, tiny_config
 
 from filmkit.train.loop import Trainer, TrainingError
@@ -143,3 +144,9 @@ def test_train_command_preprocesses_a_dataset_folder_then_trains(tmp_path):
     assert (tmp_path / "clevr" / ".filmkit" / "cache-64x64" / "cache.json").exists()  # the cpu preset's size
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "--resume" in again.output and "Traceback" not in again.output
+
+
+def test_a_run_draws_its_learning_curves_beside_the_metrics(cache, tmp_path):
+    Trainer(tiny_config(curves=True), cache, tmp_path / "run").run()
+    with Image.open(tmp_path / "run" / "curves.png") as picture:
+        assert picture.format == "PNG" and picture.width > 600

@@ -47,6 +47,7 @@ def tiny_config(**overrides) -> TrainConfig:
         val_subset=4,
         seed=7,
         augment_shift=1,  # so that the resume test also covers the augmentation's random offsets
+        curves=False,  # matplotlib at every validation would cost the suite more than the training does
     )
     values.update(overrides)
     return TrainConfig(**values)

@@ -18,7 +18,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-
 # The largest side a command accepts: a render holds a few dozen bytes per sample (supersampled 2x2), so 2048x2048
 # is already gigabytes; a typo such as 100000x100000 would ask for terabytes before failing.
 MAX_SIDE = 2048

@@ -52,6 +52,7 @@ class TrainConfig:
     val_subset: int = 1000  # questions in that subset; the full split is evaluated at the end
     early_stopping: int | None = None  # stop after this many validations without improvement
     checkpoint_every: int = 200  # steps between crash-safety checkpoints (last.pt)
+    curves: bool = True  # redraw curves.png (loss and accuracy against steps) beside metrics.jsonl at each validation
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
@@ -143,6 +144,7 @@ _SETTING_TYPES = {
     "val_subset": (int,),
     "early_stopping": (int, type(None)),
     "checkpoint_every": (int,),
+    "curves": (bool,),
     "log_every": (int,),
     "seed": (int,),
     "device": (str,),

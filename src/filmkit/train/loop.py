@@ -2,7 +2,8 @@
 
 A run directory holds ``config.yaml`` (the resolved settings), ``metrics.jsonl`` (one JSON record per log line or
 validation), ``last.pt`` (everything needed to continue: weights, optimizer, scheduler, RNG states and the
-position in the data) and ``best.pt`` (the best model on the validation subset).
+position in the data), ``best.pt`` (the best model on the validation subset) and ``curves.png`` (loss and accuracy
+against steps, redrawn at each validation).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from filmkit.vqa import load_checkpoint, save_checkpoint
 from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
 
-LAST, BEST = "last.pt", "best.pt"
+LAST, BEST, CURVES = "last.pt", "best.pt", "curves.png"
 # With fit_steps_to_time, the speed is measured over these steps (the first ones warm the allocator up), then
 # max_steps is fixed; within a warm-up at least this long the learning rate so far did not depend on max_steps.
 SPEED_STEPS = (20, 300)
@@ -50,6 +51,7 @@ RESUMABLE_SETTINGS = (
     "log_every",
     "val_every",
     "checkpoint_every",
+    "curves",
     "early_stopping",
     "time_limit_minutes",
 )
@@ -226,7 +228,7 @@ class Trainer:
                 "or pass --overwrite to start again there"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (LAST, BEST, "metrics.jsonl"):
+        for name in (LAST, BEST, CURVES, "metrics.jsonl"):
             (self.run_dir / name).unlink(missing_ok=True)
 
     def _locate_data(self, data: str | Path) -> Path:
@@ -529,6 +531,10 @@ class Trainer:
                 "elapsed_s": self._elapsed(),
             }
         )
+        if self.config.curves and self.context.is_main:
+            from filmkit.analysis.report import plot_learning_curves  # matplotlib: imported at the first validation
+
+            plot_learning_curves(self.run_dir / "metrics.jsonl", self.run_dir / CURVES)
         patience = self.config.early_stopping
         return patience is not None and self.validations_without_gain >= patience
 
