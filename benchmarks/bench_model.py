@@ -34,6 +34,17 @@ from machine import environment, print_table, random_batch
 REFERENCE_SAMPLES_PER_S = {"paper": 7.6, "paper-pixels": 5.0}
 
 
+def reference_ratio(preset: str, precision: str, device: str, samples_per_s: float) -> float | None:
+    """``samples_per_s`` as a multiple of the reference implementation's speed; None where it has no figure.
+
+    Only the paper's presets on the CPU in fp32 or bf16 have one: the reference's fp32 speed on the project's
+    2-core machine.
+    """
+    if device != "cpu" or precision not in ("fp32", "bf16") or preset not in REFERENCE_SAMPLES_PER_S:
+        return None
+    return round(samples_per_s / REFERENCE_SAMPLES_PER_S[preset], 2)
+
+
 def measure(
     preset: str,
     batch: int,
@@ -95,8 +106,9 @@ def measure(
         "peak_memory_mib": round(peak_mib, 1),
         **environment(),
     }
-    if where.type == "cpu" and precision in ("fp32", "bf16") and preset in REFERENCE_SAMPLES_PER_S:
-        row["x_reference"] = round(row["samples_per_s"] / REFERENCE_SAMPLES_PER_S[preset], 2)
+    ratio = reference_ratio(preset, precision, where.type, row["samples_per_s"])
+    if ratio is not None:
+        row["x_reference"] = ratio
     return row
 
 

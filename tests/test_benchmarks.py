@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end on the CPU with tiny settings and print well-formed rows."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -8,6 +9,13 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def bench_model():
+    """benchmarks/bench_model.py as a module (it imports its neighbour machine.py)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module("bench_model")
 
 
 def run_script(name: str, *arguments: str) -> list[dict]:
@@ -24,9 +32,19 @@ def test_training_step_rows_name_speed_memory_and_the_reference_ratio():
     assert set(by_preset) == {"cpu", "paper"}
     for row in rows:
         assert row["samples_per_s"] > 0 and row["peak_memory_mib"] > 0 and row["device"] == "cpu"
-    # Only the paper's presets have a reference figure to compare with.
+    # Only the paper's presets have a reference figure to compare with (its arithmetic: the test below).
     assert "x_reference" not in by_preset["cpu"]
-    assert by_preset["paper"]["x_reference"] == pytest.approx(by_preset["paper"]["samples_per_s"] / 7.6, abs=0.01)
+    paper = by_preset["paper"]
+    assert paper["x_reference"] == bench_model().reference_ratio("paper", "fp32", "cpu", paper["samples_per_s"])
+
+
+def test_the_reference_ratio_divides_by_the_reference_speed_of_that_preset():
+    ratio = bench_model().reference_ratio
+    # The reference trains 7.6 samples/s from features (paper), 5.0 from pixels (paper-pixels), in fp32 on the CPU.
+    assert ratio("paper", "fp32", "cpu", 15.2) == 2.0 and ratio("paper", "bf16", "cpu", 3.8) == 0.5
+    assert ratio("paper-pixels", "fp32", "cpu", 15.2) == 3.04 and ratio("paper-pixels", "bf16", "cpu", 5.0) == 1.0
+    assert ratio("cpu", "fp32", "cpu", 15.2) is None  # no reference figure for the cpu preset
+    assert ratio("paper", "fp16", "cpu", 15.2) is None and ratio("paper", "fp32", "cuda", 15.2) is None
 
 
 def test_inference_rows_give_latency_throughput_and_ask():

@@ -1,9 +1,11 @@
+import errno
 import os
 
 import pytest
 import torch
 
 from conftest import tiny_batch, tiny_config
+from filmkit import atomic
 from filmkit.vqa import CheckpointError, FiLMVQA, load_checkpoint, save_checkpoint
 
 VOCAB = {"question_token_to_idx": {"<NULL>": 0, "<START>": 1, "<END>": 2, "<UNK>": 3}}
@@ -25,7 +27,50 @@ def test_saving_leaves_no_temporary_files(tmp_path):
     assert os.listdir(tmp_path) == ["model.pt"]
 
 
-def test_a_failed_save_keeps_the_previous_file(tmp_path):
+class _DiskFillsUp:
+    """A file handle whose disk fills up once ``room`` bytes were written: the write fails midway."""
+
+    def __init__(self, handle, room: int):
+        self.handle, self.room, self.written, self.refused = handle, room, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        return self.handle.__exit__(*exception)
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        if self.written + len(data) > self.room:
+            self.written += self.handle.write(data[: self.room - self.written])
+            self.refused += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.written += self.handle.write(data)
+        return len(data)
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "model.pt", FiLMVQA(tiny_config()), metadata={"version": "old"})
+    before = path.read_bytes()
+    handles = []
+
+    def open_on_a_full_disk(file, mode):
+        handles.append(_DiskFillsUp(open(file, mode), room=len(before) // 2))  # noqa: SIM115 (closed by its with)
+        return handles[-1]
+
+    monkeypatch.setattr(atomic, "open", open_on_a_full_disk, raising=False)  # the atomic write's own open()
+    with pytest.raises((OSError, RuntimeError)):  # torch.save reports the failed write as a RuntimeError
+        save_checkpoint(path, FiLMVQA(tiny_config()), metadata={"version": "new"})
+    [handle] = handles
+    assert handle.refused and handle.written == len(before) // 2  # half the new file was on disk, then no more
+    assert path.read_bytes() == before and load_checkpoint(path).metadata == {"version": "old"}
+    assert os.listdir(tmp_path) == ["model.pt"]  # and the half-written temporary file is gone
+
+
+def test_an_unstorable_entry_is_refused_before_anything_is_written(tmp_path):
     path = save_checkpoint(tmp_path / "model.pt", FiLMVQA(tiny_config()), metadata={"version": "old"})
     with pytest.raises(TypeError, match=r"metadata\['not storable'\] is a object"):
         save_checkpoint(path, FiLMVQA(tiny_config()), metadata={"not storable": object()})

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from filmkit.analysis.film_params import EditedFiLM, FiLMParams, ablation_edits, collect_film_params, film_statistics
 from filmkit.cli import app
 from filmkit.data.dataset import CachedSplit
+from filmkit.train.evaluate import evaluate
 
 runner = CliRunner()
 
@@ -62,6 +63,19 @@ def test_an_identity_edit_answers_as_the_model_does(world):
         torch.testing.assert_close(edited, model(batch["images"], batch["questions"]))
 
 
+class GammaReplaced(torch.nn.Module):
+    """``model`` with every question's gammas replaced by ``gamma`` (blocks, C); its betas are its own."""
+
+    def __init__(self, model, gamma):
+        super().__init__()
+        self.model, self.gamma = model, gamma
+
+    def forward(self, images, questions):
+        params = self.model.film_params(questions).clone()  # (N, blocks, 2, C): gamma, then beta
+        params[:, :, 0] = self.gamma
+        return self.model.answer_with_film(images, params)
+
+
 def test_analyze_command_writes_every_file_and_refuses_to_overwrite(world):
     out = world["root"] / "analysis"
     arguments = ["analyze", "--checkpoint", str(world["checkpoint"]), "--data", str(world["cache"])]
@@ -72,7 +86,12 @@ def test_analyze_command_writes_every_file_and_refuses_to_overwrite(world):
     assert names | {"analysis.md", "heatmaps"} <= {path.name for path in out.iterdir()}
     ablations = json.loads((out / "ablations.json").read_text())
     assert set(ablations) >= {"none", "beta := mean", "gamma := mean", "beta + noise", "gamma + noise"}
-    assert all(0.0 <= ablations[name] <= 1.0 for name in ("none", "gamma := mean"))
+    val, train = CachedSplit(world["cache"], "val"), CachedSplit(world["cache"], "train")
+    assert ablations["questions"] == len(val)  # every validation question has an answer: all were scored
+    assert ablations["none"] == evaluate(world["model"], val).accuracy  # the unedited model
+    with torch.no_grad():  # the mean gamma of each block and channel over every training question
+        mean_gamma = world["model"].film_params(train[list(range(len(train)))]["questions"])[:, :, 0].mean(dim=0)
+    assert ablations["gamma := mean"] == evaluate(GammaReplaced(world["model"], mean_gamma), val).accuracy
     assert len(list((out / "heatmaps").glob("*.png"))) == 2
     assert "Test-time ablations" in (out / "analysis.md").read_text()
 

@@ -28,7 +28,7 @@ def test_each_baseline_trains_evaluates_and_reloads(architecture, cache, tmp_pat
     config = tiny_config(architecture=architecture, model=dict(TINY_BASELINE), max_steps=3, augment_shift=0)
     trainer = Trainer(config, cache, tmp_path / "run")
     result = trainer.run()
-    assert result.steps == 3 and 0.0 <= result.final_val_accuracy <= 1.0
+    assert result.steps == 3
     loaded = load_checkpoint(tmp_path / "run" / "last.pt")
     assert type(loaded.model) is BASELINES[architecture] and loaded.metadata["kind"] == architecture
     split = CachedSplit(cache, "val")
@@ -36,7 +36,8 @@ def test_each_baseline_trains_evaluates_and_reloads(architecture, cache, tmp_pat
     with torch.no_grad():  # the checkpoint rebuilds the trained model exactly
         expected = trainer.model.eval()(batch["images"], batch["questions"])
         torch.testing.assert_close(loaded.model(batch["images"], batch["questions"]), expected)
-    assert evaluate(loaded.model, split).questions == len(split)
+    scored = evaluate(loaded.model, split)  # the final weights on the whole validation split
+    assert scored.questions == len(split) and result.final_val_accuracy == scored.accuracy
 
 
 @pytest.mark.parametrize("architecture", BASELINES)
