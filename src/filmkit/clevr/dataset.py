@@ -4,6 +4,8 @@
 and ``questions/CLEVR_<split>_questions.json`` for each split, then ``dataset.json`` recording the preset, seeds and
 versions. Every step resumes: images finished by an interrupted run are kept (`generate_split`), and a question
 file whose recorded settings and scene file match is not generated again. A rerun of a finished build only checks.
+A folder that holds another dataset (another preset or seed) is refused unless ``overwrite=True``, which deletes
+that dataset's files (and the caches made from them under ``.filmkit/``) and nothing else in the folder.
 
 Presets (see `PRESETS`):
 
@@ -37,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from filmkit import __version__
-from filmkit.atomic import atomic_output
-from filmkit.clevr.generate import SplitSpec, generate_split
+from filmkit.atomic import OVERWRITE_HINT, OutputExistsError, atomic_output
+from filmkit.clevr.generate import SplitSpec, generate_split, remove_split
 from filmkit.clevr.properties import load_properties
 from filmkit.clevr.question_json import QuestionFileError, read_questions
 from filmkit.clevr.questions import (
@@ -52,6 +54,8 @@ from filmkit.clevr.scenes import SamplingRules, load_condition
 
 # progress(step, done, total), with steps such as "train images" and "train questions"
 StepProgress = Callable[[str, int, int], None]
+RECORD = "dataset.json"
+CACHE_FOLDER = ".filmkit"  # where a dataset's own caches go (filmkit.data.locate.default_cache_dir)
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class DatasetReport:
 
     @property
     def record_path(self) -> Path:
-        return self.root / "dataset.json"
+        return self.root / RECORD
 
 
 def get_preset(name: str) -> Preset:
@@ -217,12 +221,14 @@ def build_dataset(
     *,
     seed: int = 0,
     workers: int | None = None,
+    overwrite: bool = False,
     progress: StepProgress | None = None,
 ) -> DatasetReport:
     """Build (or finish building) every split of a preset under ``out_dir`` and write ``dataset.json``.
 
     Scenes use ``seed``; each split's images draw from (seed, split, index), so splits differ. Questions use the
-    same seed. Raises `filmkit.clevr.generate.OutputExistsError` if ``out_dir`` holds a split made otherwise.
+    same seed. Raises `filmkit.atomic.OutputExistsError` if ``out_dir`` holds a dataset or split made otherwise;
+    ``overwrite=True`` deletes that dataset first (`remove_dataset`).
 
     Example::
 
@@ -232,7 +238,11 @@ def build_dataset(
     started = time.perf_counter()
     plan = preset if isinstance(preset, Preset) else get_preset(preset)
     root = Path(out_dir)
-    if not (root / "dataset.json").exists():  # a finished build only checks; it needs no new space
+    if overwrite:
+        remove_dataset(root, plan)
+    else:
+        _check_record(root, plan, seed)
+    if not (root / RECORD).exists():  # a finished build only checks; it needs no new space
         check_disk_space(plan, root)
     properties = load_properties()
     vocabulary = Vocabulary.load(properties=properties)
@@ -254,7 +264,7 @@ def build_dataset(
         )
         questions_path = root / "questions" / f"CLEVR_{split.name}_questions.json"
         record = question_record(settings, vocabulary, file_sha256(images.scenes_path))
-        reused = _recorded_settings(questions_path) == record
+        reused = recorded_settings(questions_path) == record
         if reused:
             count = len(read_questions(questions_path)["questions"])
             _step(progress, f"{split.name} questions")(split.num_images, split.num_images)
@@ -274,7 +284,47 @@ def build_dataset(
     return report
 
 
-def _recorded_settings(path: Path) -> dict | None:
+def remove_dataset(out_dir: str | Path, preset: str | Preset | None = None) -> None:
+    """Delete the dataset built in ``out_dir``: the splits its ``dataset.json`` lists and those of ``preset``
+    (images, scene and question files), that record, and the caches made from them; nothing else in the folder.
+    """
+    root = Path(out_dir)
+    names = set(_read_record(root).get("splits", {}))
+    if preset is not None:
+        plan = preset if isinstance(preset, Preset) else get_preset(preset)
+        names |= {split.name for split in plan.splits}
+    for name in sorted(names):
+        remove_split(root, name)
+        (root / "questions" / f"CLEVR_{name}_questions.json").unlink(missing_ok=True)
+    for cache in (root / CACHE_FOLDER).glob("cache-*"):
+        shutil.rmtree(cache)  # built from the files just deleted: stale
+    (root / RECORD).unlink(missing_ok=True)
+
+
+def _read_record(root: Path) -> dict:
+    try:
+        record = json.loads((root / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _check_record(root: Path, plan: Preset, seed: int) -> None:
+    """Refuse a folder whose ``dataset.json`` records another preset or seed (their splits need not overlap, so
+    `generate_split`'s own check would not see it)."""
+    record = _read_record(root)
+    if not record:
+        return
+    if (record.get("preset"), record.get("seed")) != (plan.name, seed):
+        made = f"preset {record.get('preset')!r} with seed {record.get('seed')}"
+        raise OutputExistsError(
+            f"{root} already holds a dataset made otherwise ({made}); {OVERWRITE_HINT}, or choose another folder"
+        )
+
+
+def recorded_settings(path: str | Path) -> dict | None:
+    """The settings a filmkit question file records (``info["filmkit"]``), or None for a missing or foreign one."""
+    path = Path(path)
     if not path.exists():
         return None
     try:

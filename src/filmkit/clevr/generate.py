@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from filmkit.atomic import OVERWRITE_HINT, OutputExistsError
 from filmkit.clevr.camera import Camera
 from filmkit.clevr.parallel import run_parallel
 from filmkit.clevr.properties import Properties, load_properties
@@ -40,10 +41,6 @@ Progress = Callable[[int, int], None]
 STAGES = ("sample", "visibility", "render", "write")
 SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 WORK_FOLDER = ".filmkit-work"
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already holds files that this run would replace and cannot resume."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,8 @@ def generate_split(
 
     Raises `OutputExistsError` when ``out_dir`` holds this split's files from something other than an unfinished
     run with the same settings (``overwrite=True`` deletes them first), and `SceneSamplingError` for an
-    impossible request. ``progress(done, total)`` is called as images finish.
+    impossible request. A run that fails before any image is finished leaves nothing behind.
+    ``progress(done, total)`` is called as images finish.
 
     >>> import tempfile
     >>> out = tempfile.mkdtemp()
@@ -163,7 +161,14 @@ def generate_split(
     for leftover in paths.images_dir.glob(f".CLEVR_{spec.split}_*.tmp"):
         leftover.unlink()  # a temporary image of a run that was killed mid-write
     tally = _Tally(progress, total, done=total - len(todo))
-    run_parallel(_SceneJob(spec, properties, paths), todo, workers, on_result=tally.add)
+    try:
+        run_parallel(_SceneJob(spec, properties, paths), todo, workers, on_result=tally.add)
+    except BaseException:
+        if not any(paths.fragment(i).exists() for i in range(total)):
+            _clear_split(paths)  # nothing finished, nothing to resume: leave nothing that would block a rerun
+            _remove_if_empty(paths.images_dir)
+            _remove_if_empty(paths.work_dir.parent)
+        raise
     scenes = [read_json(paths.fragment(i)) for i in range(total)]
     info = {
         "split": spec.split,
@@ -216,14 +221,19 @@ def render_scene_file(
     existing = [path for path in targets if path.exists()]
     if existing and not overwrite:
         raise OutputExistsError(
-            f"{existing[0]} exists ({len(existing)} of {len(targets)} images do); "
-            "use overwrite (--overwrite) to replace them"
+            f"{existing[0]} already exists ({len(existing)} of {len(targets)} images do); "
+            "pass --overwrite to replace them"
         )
     for folder in {path.parent for path in targets}:
         folder.mkdir(parents=True, exist_ok=True)
     job = _RenderJob(properties, root, width, height, supersample, shadows)
     tally = _Tally(progress, len(scenes))
-    run_parallel(job, scenes, workers, on_result=tally.add)
+    try:
+        run_parallel(job, scenes, workers, on_result=tally.add)
+    except BaseException:
+        for path in set(targets) - set(existing):  # what this run made: a rerun starts clean, not refused
+            path.unlink(missing_ok=True)
+        raise
     return RunReport(len(scenes), 0, time.perf_counter() - started, tally.stage_seconds, None, root / "images")
 
 
@@ -304,7 +314,7 @@ def _prepare_output(paths: SplitPaths, record: dict, total: int, overwrite: bool
             return "resume"
         raise OutputExistsError(
             f"{paths.work_dir} holds an unfinished run with other settings ({_differences(previous, record)}); "
-            "rerun with its settings to resume it, or use overwrite (--overwrite) to start again"
+            f"rerun with its settings to resume it, or {OVERWRITE_HINT}"
         )
     elif paths.scenes_path.exists() or any(paths.images_dir.glob(f"CLEVR_{paths.split}_*.png")):
         made_with = read_json(paths.scenes_path).get("info", {}).get("filmkit") if paths.scenes_path.exists() else None
@@ -316,11 +326,23 @@ def _prepare_output(paths: SplitPaths, record: dict, total: int, overwrite: bool
             else f"{paths.split} images or scenes that this run did not start"
         )
         raise OutputExistsError(
-            f"{paths.root} already holds {origin}; use overwrite (--overwrite) to replace them, "
-            "or choose another output folder"
+            f"{paths.root} already holds {origin}; pass --overwrite to replace them, or choose another output folder"
         )
     write_json_atomic(manifest, record)
     return "fresh"
+
+
+def remove_split(out_dir: str | Path, split: str) -> None:
+    """Delete what generating ``split`` wrote under ``out_dir`` (its images, scene file and work folder), no more.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = generate_split(SplitSpec(split="val", num_images=1, width=16, height=16), out, workers=1)
+    >>> remove_split(out, "val")
+    >>> sorted(path.name for path in out.rglob("*.png")), (out / "scenes" / "CLEVR_val_scenes.json").exists()
+    ([], False)
+    """
+    _clear_split(SplitPaths(Path(out_dir), split))
 
 
 def _clear_split(paths: SplitPaths) -> None:

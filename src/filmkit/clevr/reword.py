@@ -74,8 +74,8 @@ def write_humans_like(
     answers are kept, so per-type accuracy still works (the real CLEVR-Humans has none of them).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    counts = {}
-    for split in splits:
+    reworded = {}
+    for split in splits:  # every split read and reworded before the first is written: a failure writes nothing
         source = data_dir / "questions" / f"CLEVR_{split}_questions.json"
         if not source.exists():
             raise ValueError(f"{source} does not exist: no {split!r} split in {data_dir}")
@@ -83,6 +83,7 @@ def write_humans_like(
         rng = random.Random(f"{seed}-{split}")
         questions = [{**entry, "question": reword(entry["question"], rng, rate)} for entry in document["questions"]]
         info = {**document.get("info", {}), "split": split, "synthetic": LABEL, "reworded_from": str(source)}
+        reworded[split] = (questions, info)
+    for split, (questions, info) in reworded.items():
         write_questions(out_dir / "questions" / f"CLEVR_{split}_questions.json", questions, info)
-        counts[split] = len(questions)
-    return counts
+    return {split: len(questions) for split, (questions, _) in reworded.items()}

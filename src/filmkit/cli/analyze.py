@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import StepBars, fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars, refuse_existing
 
 
 @app.command("analyze")
@@ -28,17 +28,19 @@ def analyze_command(
     arithmetic: bool = typer.Option(
         False, "--arithmetic", help="CoGenT: FiLM-parameter arithmetic on condition-B questions (use --split valB)."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of an earlier analysis in --out."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the files of an earlier analysis in --out (others there stay)."
+    ),
     cache: Path | None = typer.Option(None, "--cache", help="Where to cache a dataset folder."),
 ) -> None:
     """FiLM statistics, t-SNE by final function, test-time ablations and max-pool heatmaps; PNG + JSON + Markdown."""
     from filmkit.analysis.analyze import AnalysisOptions, analyze
+    from filmkit.atomic import atomic_folder
     from filmkit.train.evaluate import open_split
     from filmkit.vqa import load_checkpoint
 
     out = out or checkpoint.parent / f"analysis-{split}"
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        fail(f"{out} already holds files; pass --overwrite to replace them, or choose another --out")
+    refuse_existing(out, overwrite=overwrite)
     options = AnalysisOptions(
         max_questions=max_questions,
         ablation_questions=ablation_questions,
@@ -58,7 +60,10 @@ def analyze_command(
                 name: open_split(loaded, data, name, cache_dir=cache, progress=bars.caching)
                 for name in dict.fromkeys((train_split, split))
             }
-            summary = analyze(loaded.model, opened[train_split], opened[split], out, options, bar.console.print)
+            with atomic_folder(out, overwrite) as building:  # a failed analysis leaves no half folder behind
+                summary = analyze(
+                    loaded.model, opened[train_split], opened[split], building, options, bar.console.print
+                )
         except (ValueError, OSError) as error:
             fail(str(error))
     ablations = summary["ablations"]

@@ -1,9 +1,11 @@
-"""Pieces every command shares: one-line errors and rich progress bars (on stderr, so stdout stays clean)."""
+"""Pieces every command shares: one-line errors, the overwrite rule and rich progress bars (on stderr, so stdout
+stays clean)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -38,6 +40,22 @@ def fail(message: str) -> NoReturn:
     """Report a problem with what the user asked for as one line, exit code 2, no traceback."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def refuse_existing(*paths: Path | None, overwrite: bool) -> None:
+    """The overwrite rule at the command line: a one-line error for the first of ``paths`` already there.
+
+    Every command that writes calls it (or a library function that follows the same rule) before any work, so a
+    refusal costs nothing; ``--overwrite`` lets the command replace what is there.
+    """
+    from filmkit.atomic import OutputExistsError, check_output
+
+    for path in paths:
+        if path is not None:
+            try:
+                check_output(path, overwrite)
+            except OutputExistsError as error:
+                fail(str(error))
 
 
 @contextlib.contextmanager

@@ -12,11 +12,18 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 
 @app.command()
 def demo(
-    data: Path = typer.Option(Path("data/demo"), help="Where the demo dataset is generated (reused if present)."),
-    out: Path = typer.Option(Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken."),
+    data: Path = typer.Option(
+        Path("data/demo"), help="Where the demo dataset is generated (reused if there, finished if interrupted)."
+    ),
+    out: Path = typer.Option(
+        Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken, unless --overwrite."
+    ),
     minutes: float = typer.Option(14.0, help="Training budget in minutes (the learning rate decays over it)."),
     settings: list[str] = typer.Option(None, "--set", help="key=value override of the recipe, e.g. lr=1e-3."),
     workers: int = typer.Option(2, min=1, help="Processes for generating and preprocessing data."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Regenerate the dataset at --data and train in --out itself, replacing both."
+    ),
 ) -> None:
     """Generate a CLEVR-style dataset, train the speedrun's recipe for --minutes, evaluate, write RUN_DIR/report.md."""
     if minutes <= 0:
@@ -38,6 +45,7 @@ def demo(
                 minutes=minutes,
                 settings=list(settings or []),
                 workers=workers,
+                overwrite=overwrite,
                 on_stage=bar.console.print,
                 on_data=bars.update,
                 on_step=on_step,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from filmkit.cli.app import app
-from filmkit.cli.common import StepBars, fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars, refuse_existing
 
 
 def accuracy_tables(result) -> list[Table]:
@@ -58,6 +58,9 @@ def eval_command(
         None, "--cache", help="Where to cache a dataset folder (default: inside it, under .filmkit/)."
     ),
     workers: int = typer.Option(2, "--workers", min=1, help="Processes decoding images when caching a dataset."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing eval-<split>.json and .md in --out, and --predictions."
+    ),
 ) -> None:
     """Accuracy overall, by the paper's Table 1 question types, by final function and by family."""
     from filmkit.atomic import atomic_output
@@ -65,6 +68,9 @@ def eval_command(
     from filmkit.train.evaluate import evaluate, open_split, write_predictions
     from filmkit.vqa import load_checkpoint
 
+    out = out or checkpoint.parent
+    paths = [out / f"eval-{split}.json", out / f"eval-{split}.md"]
+    refuse_existing(*paths, predictions, overwrite=overwrite)
     if precision not in PRECISIONS:
         fail(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     try:
@@ -91,10 +97,8 @@ def eval_command(
     step = loaded.metadata.get("step")
     title = f"{split} of {questions.cache_dir}, checkpoint {checkpoint.name}"
     title += f" (step {step})" if step is not None else ""
-    out = out or checkpoint.parent
     report = {"checkpoint": str(checkpoint), "cache": str(questions.cache_dir), "split": split, "step": step}
     report.update(result.to_json())
-    paths = [out / f"eval-{split}.json", out / f"eval-{split}.md"]
     try:
         with atomic_output(paths[0], "w") as handle:
             json.dump(report, handle, indent=1)
@@ -135,6 +139,7 @@ def ask_command(
     weights: Path | None = typer.Option(
         None, "--weights", help="ResNet-101 ImageNet weights (local file), for checkpoints that read its features."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --heatmap file."),
 ) -> None:
     """Answer one question about one image: the answer, the top probabilities, unknown words, a heatmap."""
     import numpy as np
@@ -144,6 +149,8 @@ def ask_command(
     from filmkit.data.features import resnet101_encoder
     from filmkit.train.ask import ask
     from filmkit.vqa import load_checkpoint
+
+    refuse_existing(heatmap, overwrite=overwrite)
 
     if not image.is_file():
         fail(f"{image}: no such image file")

@@ -13,7 +13,9 @@ from filmkit.cli.common import StepBars, fail, parse_resolution, progress_bars
 @app.command("preprocess")
 def preprocess_command(
     data: Path = typer.Option(..., "--data", help="Dataset folder in the CLEVR v1.0 layout (also CoGenT, Humans)."),
-    out: Path = typer.Option(..., "--out", help="Cache folder to write (resumes an interrupted run)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Cache folder to write (a rerun resumes it, or adds the splits it lacks)."
+    ),
     resolution: str = typer.Option("128x128", help="Stored image size WIDTHxHEIGHT."),
     splits: list[str] = typer.Option(None, "--split", help="Only these splits (repeatable); default all."),
     images_root: Path | None = typer.Option(
@@ -23,8 +25,14 @@ def preprocess_command(
     workers: int = typer.Option(2, min=1, help="Processes decoding images."),
     features: str | None = typer.Option(None, help="resnet101: store ResNet-101 conv4 features, not pixels."),
     weights: Path | None = typer.Option(None, help="Local ResNet-101 ImageNet weights for --features."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a cache in --out made otherwise (only the cache's files are deleted)."
+    ),
 ) -> None:
-    """Encode questions and resize images into an HDF5 cache (vocab.json, <split>_questions.h5, images)."""
+    """Encode questions and resize images into an HDF5 cache (vocab.json, <split>_questions.h5, images).
+
+    Everything is checked before the first file is written, so a failed run leaves nothing in the way of the next.
+    """
     from filmkit.data.preprocess import preprocess  # imported here so that `filmkit --help` stays fast
 
     width, height = parse_resolution(resolution)
@@ -45,6 +53,7 @@ def preprocess_command(
                 workers=workers,
                 features=features,
                 weights=weights,
+                overwrite=overwrite,
                 progress=progress,
             )
         except (ValueError, OSError) as error:

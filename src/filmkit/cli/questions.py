@@ -12,17 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from filmkit.atomic import atomic_output
-from filmkit.clevr.dataset import PRESETS, build_dataset, get_preset
-from filmkit.clevr.generate import OutputExistsError
+from filmkit.atomic import OutputExistsError, atomic_output
+from filmkit.clevr.dataset import PRESETS, build_dataset, get_preset, recorded_settings
 from filmkit.clevr.question_json import QuestionFileError
-from filmkit.clevr.questions import QuestionSettings, generate_question_file
+from filmkit.clevr.questions import QuestionSettings, Vocabulary, file_sha256, generate_question_file, question_record
 from filmkit.clevr.scene_json import SceneFileError
 from filmkit.clevr.scenes import ConditionError, SceneSamplingError
 from filmkit.clevr.stats import dataset_stats
 from filmkit.clevr.templates import TemplateError
 from filmkit.cli.app import app
-from filmkit.cli.common import StepBars, fail, progress_bars
+from filmkit.cli.common import StepBars, fail, progress_bars, refuse_existing
 from filmkit.cli.generate import WORKERS_HELP, generate_app
 
 # Problems with the user's input: one line on stderr and exit code 2, never a traceback.
@@ -46,10 +45,18 @@ def questions(
     seed: int = typer.Option(0, min=0, help="Random seed: the same seed gives the same file."),
     workers: int = typer.Option(0, min=0, help=WORKERS_HELP),
     no_answers: bool = typer.Option(False, "--no-answers", help="Leave answers out, as in a released test split."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out made otherwise."),
 ) -> None:
-    """Generate questions, answers and programs for the scenes of a scene file."""
+    """Generate questions, answers and programs for the scenes of a scene file; a rerun of the same command only
+    checks."""
     settings = QuestionSettings(per_image=per_image, seed=seed)
     try:
+        if out.exists() and not overwrite:
+            wanted = question_record(settings, Vocabulary.load(templates), file_sha256(scenes), not no_answers)
+            if recorded_settings(out) == wanted:
+                typer.echo(f"nothing to do: {out} already holds these questions (same scenes, settings, templates)")
+                return
+            refuse_existing(out, overwrite=overwrite)
         with _progress() as step:
             report = generate_question_file(
                 scenes,
@@ -75,6 +82,9 @@ def dataset(
     out: Path = typer.Option(..., "--out", help="Dataset folder (images/, scenes/, questions/, dataset.json)."),
     seed: int = typer.Option(0, min=0, help="Random seed for scenes and questions."),
     workers: int = typer.Option(0, min=0, help=WORKERS_HELP),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the dataset in --out (its splits and caches; nothing else there)."
+    ),
 ) -> None:
     """Make scenes, images and questions for every split of a preset; an interrupted run resumes when rerun."""
     try:
@@ -84,7 +94,7 @@ def dataset(
     typer.echo(f"{plan.name}: {plan.description}", err=True)
     try:
         with _progress() as step:
-            report = build_dataset(plan, out, seed=seed, workers=workers or None, progress=step)
+            report = build_dataset(plan, out, seed=seed, workers=workers or None, overwrite=overwrite, progress=step)
     except USER_ERRORS as error:
         fail(str(error))
     table = Table(title=f"{plan.name} in {out} ({report.seconds:.0f} s)")
@@ -101,8 +111,10 @@ def dataset(
 def stats(
     directory: Path = typer.Argument(..., help="A dataset folder in the CLEVR v1.0 layout (generated or released)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the statistics to this JSON file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Answer and question-type distributions, families, objects per scene, and the question-only baseline."""
+    refuse_existing(json_out, overwrite=overwrite)
     try:
         result = dataset_stats(directory)
     except USER_ERRORS as error:
@@ -182,9 +194,7 @@ def humans_like(
     """Reword generated questions with held-out phrasings and synonyms: a synthetic CLEVR-Humans-like shift."""
     from filmkit.clevr.reword import LABEL, write_humans_like
 
-    taken = [out / "questions" / f"CLEVR_{split}_questions.json" for split in splits]
-    if any(path.exists() for path in taken) and not overwrite:
-        fail(f"{out / 'questions'} already holds reworded questions; pass --overwrite to replace them")
+    refuse_existing(*(out / "questions" / f"CLEVR_{split}_questions.json" for split in splits), overwrite=overwrite)
     try:
         counts = write_humans_like(data, out, splits, seed=seed, rate=rate)
     except (ValueError, OSError, QuestionFileError) as error:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import fail, progress_bars, refuse_existing
 
 rl_app = typer.Typer(
     help="Goal-conditioned control on BabyAI/MiniGrid with FiLM policies (needs the rl extra).",
@@ -16,12 +16,23 @@ rl_app = typer.Typer(
 app.add_typer(rl_app, name="rl")
 
 THREADS_HELP = "Torch threads (default: torch's own choice)."
+TRAINED_OVERWRITE_HELP = "Replace --out if it exists (a checkpoint that a run left unfinished is replaced anyway)."
 MEMORY_SKIP_HELP = "With memory: the heads read the pooled features plus the memory's output, not its output alone."
 FILM_POSITION_HELP = "Where FiLM acts in each block: input (before the first conv) or output (after the second)."
 
 
-def _setup(threads: int | None, out: Path | None = None, overwrite: bool = False, env: str | None = None) -> None:
-    """Check the extra is installed, the level exists, ``out`` may be written; set the thread count."""
+def _setup(
+    threads: int | None,
+    out: Path | None = None,
+    overwrite: bool = False,
+    env: str | None = None,
+    training: bool = False,
+) -> None:
+    """Check the extra is installed, the level exists, ``out`` may be written; set the thread count.
+
+    ``training``: ``out`` is a checkpoint a training run rewrites as it goes; one such run left unfinished (killed,
+    or failed) is replaced without ``--overwrite``.
+    """
     import torch
 
     from filmkit.rl.envs import make_env, require_minigrid
@@ -32,8 +43,13 @@ def _setup(threads: int | None, out: Path | None = None, overwrite: bool = False
             make_env(env).close()
     except (ImportError, ValueError) as error:
         fail(str(error))
-    if out is not None and out.exists() and not overwrite:
-        fail(f"{out} exists; pass --overwrite to replace it")
+    if training and out is not None and not overwrite and out.is_file():
+        from filmkit.rl.policy import is_unfinished
+
+        if is_unfinished(out):
+            typer.echo(f"replacing {out}: the checkpoint of a training run that did not finish", err=True)
+            overwrite = True
+    refuse_existing(out, overwrite=overwrite)
     if threads is not None:
         if threads < 1:
             fail(f"--threads must be positive, got {threads}")
@@ -106,7 +122,7 @@ def train_il_command(
     eval_episodes: int = typer.Option(512, help="Episodes per evaluation."),
     target: float | None = typer.Option(None, help="Stop once an evaluation reaches this success rate, e.g. 0.99."),
     seed: int = typer.Option(0, help="Seed of initialisation and batch order."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=TRAINED_OVERWRITE_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """Behavioural cloning of bot demos; prints the success rate at every evaluation."""
@@ -114,7 +130,7 @@ def train_il_command(
     from filmkit.rl.envs import Vocab
     from filmkit.rl.imitation import ILSettings, train_imitation
 
-    _setup(threads, out, overwrite)
+    _setup(threads, out, overwrite, training=True)
     if not demos_path.is_file():
         fail(f"demos file {demos_path} does not exist")
     vocab = Vocab.babyai()
@@ -175,14 +191,14 @@ def train_ppo_command(
     ),
     entropy: float = typer.Option(0.01, help="Entropy bonus coefficient (BabyAI: 0.01)."),
     seed: int = typer.Option(0, help="Seed of initialisation and episodes."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=TRAINED_OVERWRITE_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
 ) -> None:
     """PPO from scratch; logs windowed success rate, return and frames/s."""
     from filmkit.rl.envs import Vocab
     from filmkit.rl.ppo import PPOSettings, train_ppo
 
-    _setup(threads, out, overwrite, env)
+    _setup(threads, out, overwrite, env, training=True)
     vocab = Vocab.babyai()
     try:
         config = _policy_config(len(vocab), conditioning, goal, channels, memory, film_position, memory_skip)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import fail, progress_bars, refuse_existing
 
 
 @app.command()
@@ -75,15 +75,13 @@ def speedrun(
 def export(
     run: Path = typer.Option(..., "--run", help="A finished speedrun's run directory."),
     out: Path = typer.Option(..., "--out", help="Weights-only checkpoint to write (.pt); its model card goes beside."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out and its model card."),
 ) -> None:
     """Write a speedrun's final model as a weights-only checkpoint (no optimizer state) with a model card (.md)."""
     from filmkit.experiments.ship import export_model
 
     card = out.with_suffix(".md")
-    for path in (out, card):
-        if path.exists() and not overwrite:
-            fail(f"{path} exists; pass --overwrite to replace it")
+    refuse_existing(out, card, overwrite=overwrite)
     try:
         weights, card = export_model(run, out, card)
     except (ValueError, OSError) as error:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from filmkit.atomic import OVERWRITE_HINT
+from filmkit.clevr.dataset import CACHE_FOLDER
 from filmkit.data.cache import MANIFEST, read_manifest
-from filmkit.data.preprocess import Progress, preprocess
+from filmkit.data.preprocess import CacheConflictError, Progress, preprocess
 
 
 def is_cache(path: Path) -> bool:
@@ -15,7 +17,7 @@ def is_cache(path: Path) -> bool:
 
 def default_cache_dir(dataset: Path, resolution: tuple[int, int]) -> Path:
     """Where a dataset's cache goes when the user names none: beside the data, one per resolution."""
-    return dataset / ".filmkit" / f"cache-{resolution[0]}x{resolution[1]}"
+    return dataset / CACHE_FOLDER / f"cache-{resolution[0]}x{resolution[1]}"
 
 
 def locate_cache(
@@ -28,7 +30,8 @@ def locate_cache(
     progress: Progress | None = None,
 ) -> Path:
     """The cache to read for ``data``: ``data`` itself if it is a cache, else the dataset's cache at
-    ``resolution`` (W, H), built or finished first. A cache at another resolution is refused.
+    ``resolution`` (W, H), built or finished first. A cache at another resolution is refused. The dataset's own
+    cache (under ``DATASET/.filmkit/``) is rebuilt when its questions changed; one in ``cache_dir`` is refused.
 
     Example::
 
@@ -46,5 +49,11 @@ def locate_cache(
             )
         return data
     target = Path(cache_dir) if cache_dir else default_cache_dir(data, resolution)
-    preprocess(data, target, resolution=resolution, vocab_path=vocab_path, workers=workers, progress=progress)
+    arguments = dict(resolution=resolution, vocab_path=vocab_path, workers=workers, progress=progress)
+    try:
+        preprocess(data, target, **arguments)
+    except CacheConflictError as error:
+        if cache_dir:  # the user's cache: theirs to replace, with the command that makes caches
+            raise ValueError(str(error).replace(OVERWRITE_HINT, "filmkit preprocess --overwrite replaces it")) from None
+        preprocess(data, target, overwrite=True, **arguments)  # filmkit's own cache of the dataset, gone stale
     return target

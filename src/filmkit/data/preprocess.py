@@ -2,7 +2,8 @@
 
 Images are decoded and resized once (in worker processes) into one contiguous HDF5 array per split, which the
 training loader memory-maps. Every file appears atomically; an interrupted run resumes from the images it had
-already written.
+already written. Everything is checked before the first file is written, so a request that fails leaves nothing
+that blocks the next run; a cache made otherwise is replaced only with ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from filmkit import __version__
-from filmkit.atomic import atomic_output
+from filmkit.atomic import OVERWRITE_HINT, OutputExistsError, atomic_output
 from filmkit.clevr.questions import file_sha256
 from filmkit.data.cache import CACHE_FORMAT, CACHE_VERSION, MANIFEST, questions_file
 from filmkit.data.features import RESNET_INPUT, FeatureEncoder, resnet101_encoder
@@ -153,6 +154,10 @@ def _write_images(
     partial.replace(out_path)
 
 
+class CacheConflictError(OutputExistsError, ValueError):
+    """The folder holds a cache made otherwise: another source, resolution, image kind, vocabulary or question file."""
+
+
 def preprocess(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -165,14 +170,17 @@ def preprocess(
     workers: int = 1,
     features: str | None = None,
     weights: str | Path | None = None,
+    overwrite: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Build (or finish building) the cache of ``data_dir`` in ``out_dir``; return its manifest.
 
     ``resolution`` is (W, H). The vocabulary comes from ``vocab_path`` if given, else from the training split.
     ``features="resnet101"`` (with ``weights``, a local file) stores ResNet-101 conv4 features of 224 x 224
-    images instead of pixels. Splits already complete in ``out_dir`` are kept; a different resolution, feature
-    kind or source there is refused.
+    images instead of pixels. Splits already complete in ``out_dir`` are kept and an interrupted run resumes; a
+    cache of another source, resolution, feature kind, vocabulary or question file there is refused unless
+    ``overwrite``, which replaces it (deleting only the cache's own files). Every question, image path and
+    answer is checked before anything is written, so a request that fails leaves nothing behind.
 
     Example::
 
@@ -192,41 +200,47 @@ def preprocess(
     for name in chosen:
         if name not in sources:
             raise ValueError(f"{data_dir}: no split {name!r} (found {', '.join(sorted(sources))})")
-    manifest = _start_manifest(out_dir, data_dir, resolution, features or "pixels")
+    fresh = _fresh_manifest(data_dir, resolution, features or "pixels")
+    existing = _existing_manifest(out_dir, fresh, overwrite)
+    manifest = existing or fresh
+    vocab_file = out_dir / "vocab.json"
     fingerprints = {name: file_sha256(sources[name].questions_path) for name in chosen}
     finished = all(manifest["splits"].get(name, {}).get("questions_sha256") == fingerprints[name] for name in chosen)
-    if finished and (
-        vocab_path is None or Vocab.load(vocab_path).to_json() == Vocab.load(out_dir / "vocab.json").to_json()
+    if (
+        existing
+        and finished
+        and (vocab_path is None or Vocab.load(vocab_path).to_json() == Vocab.load(vocab_file).to_json())
     ):
         return manifest  # every split is cached from these very files: no need to read 700,000 questions again
+
+    # First every check, with nothing written: a request that fails here leaves out_dir as it was.
     records = {name: read_questions(sources[name]) for name in chosen}
     for name, split_records in records.items():
         if not split_records:
             raise ValueError(f"{sources[name].questions_path}: the split {name!r} has no questions")
-
-    vocab_file = out_dir / "vocab.json"
+    kept_vocab = Vocab.load(vocab_file) if existing and vocab_file.exists() else None
     if vocab_path:
         vocab = Vocab.load(vocab_path)
-        if vocab_file.exists() and Vocab.load(vocab_file).to_json() != vocab.to_json():
-            raise ValueError(
-                f"{out_dir}: already encoded with another vocabulary than {vocab_path}; choose a new cache directory"
+        if kept_vocab is not None and kept_vocab.to_json() != vocab.to_json():
+            raise CacheConflictError(
+                f"{out_dir}: already encoded with another vocabulary than {vocab_path}; {OVERWRITE_HINT} "
+                "(re-encoding every split), or choose a new cache directory"
             )
-        vocab.save(vocab_file)
-    elif vocab_file.exists():
-        vocab = Vocab.load(vocab_file)
+    elif kept_vocab is not None:
+        vocab = kept_vocab
     else:
         vocab_split = choose_vocab_split(records)
         vocab = build_vocab((r.__dict__ for r in records[vocab_split]), min_token_count)
-        vocab.save(vocab_file)
         manifest["vocab_split"] = vocab_split
-
+    todo = []
     for name in chosen:
         source, split_records, fingerprint = sources[name], records[name], fingerprints[name]
         if name in manifest["splits"]:  # finished by an earlier run, from the same question file?
             if manifest["splits"][name].get("questions_sha256") != fingerprint:
-                raise ValueError(
+                raise CacheConflictError(
                     f"{out_dir}: split {name!r} was cached from another version of {source.questions_path}; "
-                    "the questions changed since, so use a new cache directory (or delete this one)"
+                    f"the questions changed since, so {OVERWRITE_HINT} (rebuilding the cache), or use a new "
+                    "cache directory"
                 )
             continue
         image_indices = sorted({r.image_index for r in split_records})
@@ -247,18 +261,38 @@ def preprocess(
                 f"{source.questions_path}: {summary['unknown_answers']} answers missing from the answer vocabulary"
             )
         arrays["image_idxs"] = np.array([row_of[r.image_index] for r in split_records], dtype=np.int32)
+        todo.append((name, paths, arrays, {**summary, "images": len(paths), "questions_sha256": fingerprint}))
+
+    # Then the writes; each file appears atomically, and an interruption resumes from the manifest and .partial.
+    if overwrite:
+        remove_cache(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _save_manifest(out_dir, manifest)
+    if kept_vocab is None:
+        vocab.save(vocab_file)
+    for name, paths, arrays, summary in todo:
         image_path = out_dir / f"{name}_{'features' if encoder else 'images'}.h5"
         _write_images(name, paths, image_path, resolution, workers, progress, encoder)
         _write_questions(questions_file(out_dir, name), arrays)
-        manifest["splits"][name] = {**summary, "images": len(paths), "questions_sha256": fingerprint}
+        manifest["splits"][name] = summary
         _save_manifest(out_dir, manifest)
     return manifest
 
 
-def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int], image_kind: str) -> dict:
-    """The manifest of an existing cache (after checking it matches this request) or a fresh one."""
-    path = out_dir / MANIFEST
-    fresh = {
+CACHE_FILES = (MANIFEST, "vocab.json", "*_questions.h5", "*_images.h5", "*_features.h5", "*.h5.partial")
+
+
+def remove_cache(out_dir: str | Path) -> None:
+    """Delete the files a cache is made of (manifest, vocabulary, questions, images, partial files) in ``out_dir``,
+    and nothing else there."""
+    out_dir = Path(out_dir)
+    for pattern in CACHE_FILES:
+        for path in out_dir.glob(pattern):
+            path.unlink()
+
+
+def _fresh_manifest(data_dir: Path, resolution: tuple[int, int], image_kind: str) -> dict:
+    return {
         "format": CACHE_FORMAT,
         "format_version": CACHE_VERSION,
         "filmkit_version": __version__,
@@ -267,19 +301,25 @@ def _start_manifest(out_dir: Path, data_dir: Path, resolution: tuple[int, int], 
         "image_kind": image_kind,
         "splits": {},
     }
+
+
+def _existing_manifest(out_dir: Path, fresh: dict, overwrite: bool) -> dict | None:
+    """The manifest of the cache in ``out_dir`` to resume or extend (checked to match ``fresh``), or None for a
+    new cache; refuses a folder that is not a filmkit cache, and (unless ``overwrite``) a cache made otherwise."""
+    path = out_dir / MANIFEST
     if not path.exists():
         if out_dir.exists() and any(p.name != MANIFEST and not p.name.endswith(".partial") for p in out_dir.iterdir()):
             raise ValueError(f"{out_dir}: exists and is not a filmkit cache; choose an empty or new directory")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _save_manifest(out_dir, fresh)
-        return fresh
+        return None
+    if overwrite:
+        return None
     manifest = json.loads(path.read_text())
     for key in ("source", "resolution", "image_kind"):
         if manifest.get(key) != fresh[key]:
-            raise ValueError(
-                f"{out_dir}: a cache of {manifest.get('source')} ({manifest.get('image_kind')} at "
-                f"{manifest.get('resolution')}) is already here; choose another directory for {fresh['source']} "
-                f"({image_kind} at {fresh['resolution']})"
+            raise CacheConflictError(
+                f"{out_dir} already holds a cache of {manifest.get('source')} ({manifest.get('image_kind')} at "
+                f"{manifest.get('resolution')}); {OVERWRITE_HINT}, or choose another directory for "
+                f"{fresh['source']} ({fresh['image_kind']} at {fresh['resolution']})"
             )
     return manifest
 

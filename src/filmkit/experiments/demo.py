@@ -2,7 +2,8 @@
 
 It is `filmkit speedrun` at a smaller size: the `demo` dataset (fewer, simpler scenes, so that it builds in minutes)
 and a wall-clock training budget, so that it ends on time on a slower machine too. The dataset and its cache are
-built once and reused; each run gets a new run directory, so nothing a previous run wrote is overwritten.
+built once and reused; each run gets a new run directory, so nothing a previous run wrote is overwritten (unless
+``overwrite``, which regenerates the dataset and trains in the run directory named).
 """
 
 from __future__ import annotations
@@ -52,11 +53,15 @@ def run_demo(
     settings: list[str] = (),
     workers: int = 2,
     dataset: str | Preset = DEMO_DATASET,
+    overwrite: bool = False,
     on_stage: Callable[[str], None] | None = None,
     on_data: Callable[[str, int, int], None] | None = None,
     on_step: Callable[[StepReport], None] | None = None,
 ) -> DemoResult:
     """Run the whole demo and return where its report is and the two accuracies it compares.
+
+    The dataset in ``data_dir`` is reused (a folder holding another is refused) and the run goes to a free
+    directory beside ``runs_dir``; ``overwrite=True`` regenerates the dataset and trains in ``runs_dir`` itself.
 
     Example::
 
@@ -71,17 +76,18 @@ def run_demo(
 
     preset = dataset if isinstance(dataset, Preset) else get_preset(dataset)
     stage(f"dataset: {preset.description} -> {data_dir}")
-    build_dataset(preset, data_dir, workers=workers, progress=on_data)
+    build_dataset(preset, data_dir, workers=workers, overwrite=overwrite, progress=on_data)
     stage("cache: questions encoded, images stored for fast loading")
     cache = locate_cache(data_dir, (preset.width, preset.height), workers=workers)
     run = run_speedrun(
         cache,
-        free_run_dir(Path(runs_dir)),
+        Path(runs_dir) if overwrite else free_run_dir(Path(runs_dir)),
         minutes=minutes,
         recipe=recipe,
         settings=list(settings),
         test_split=None,
         title="filmkit demo",
+        overwrite=overwrite,
         on_stage=on_stage,
         on_step=on_step,
     )

@@ -38,9 +38,14 @@ def export_model(run_dir: str | Path, weights: str | Path, card: str | Path) -> 
     }
     metadata["val_accuracy"] = record["validation"]["overall"]["accuracy"] / 100
     metadata["source"] = f"filmkit speedrun --recipe {record['recipe']} --minutes {record['minutes']:g}"
+    text = model_card(record)  # before either file: a record the card cannot be made from writes neither
     save_checkpoint(weights, loaded.model, vocab=loaded.vocab, metadata=metadata)
-    with atomic_output(card, "w") as handle:
-        handle.write(model_card(record))
+    try:
+        with atomic_output(card, "w") as handle:
+            handle.write(text)
+    except BaseException:
+        Path(weights).unlink(missing_ok=True)  # both files or none: a half export would block the next one
+        raise
     return Path(weights), Path(card)
 
 

@@ -72,8 +72,9 @@ def run_speedrun(
     if (run_dir / LAST).exists() and not overwrite:
         recorded = _read_plan(run_dir)
         if recorded != plan:
+            held = f"another speedrun ({recorded})" if recorded else "a run that is not a speedrun"
             raise TrainingError(
-                f"{run_dir} holds another speedrun ({recorded}); rerun it with the same options to resume, "
+                f"{run_dir} holds {held}; rerun it with the same options to resume, "
                 "or pass --overwrite to start again there"
             )
         stage(f"resuming the speedrun in {run_dir}")

@@ -111,7 +111,9 @@ def train_imitation(
             )
             result.history.append(report)
             if checkpoint is not None:
+                reached = settings.target_success is not None and evaluation.success_rate >= settings.target_success
                 info = {"trained_by": "imitation", "demos": demos.num_episodes, "updates": update}
+                info["finished"] = update == total or reached  # False: a rerun may replace this checkpoint
                 save_policy(checkpoint, policy, demos.env_id, vocab.words, result.history, info)
         if on_progress is not None:
             on_progress(report)
@@ -120,7 +122,7 @@ def train_imitation(
             break
     result.final_eval = vars(evaluate(policy, vocab, demos.env_id, settings.eval_episodes, settings.eval_seed))
     if checkpoint is not None:
-        info = {"trained_by": "imitation", "demos": demos.num_episodes, "updates": result.updates}
+        info = {"trained_by": "imitation", "demos": demos.num_episodes, "updates": result.updates, "finished": True}
         info["final_eval"] = result.final_eval
         save_policy(checkpoint, policy, demos.env_id, vocab.words, result.history, info)
     result.seconds = time.perf_counter() - started

@@ -239,6 +239,22 @@ def save_policy(path, policy: Policy, env_id: str, vocab_words: list[str], histo
         torch.save(checkpoint_dict(policy, env_id, vocab_words, list(history), dict(info or {})), handle)
 
 
+def is_unfinished(path) -> bool:
+    """Whether ``path`` is a policy checkpoint that a training run saved on its way and never finished.
+
+    Training marks its checkpoints ``info["finished"] = False`` until the last one, so a run that was killed or
+    failed leaves a checkpoint that the next run may replace without ``--overwrite``.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a checkpoint at all: not ours to replace
+        return False
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != "filmkit-rl-policy":
+        return False
+    info = checkpoint.get("info")
+    return isinstance(info, dict) and info.get("finished") is False
+
+
 def load_policy(path) -> tuple[Policy, dict]:
     """Rebuild a policy from a checkpoint; ValueError when the file is not an RL policy checkpoint.
 

@@ -115,7 +115,8 @@ def train_ppo(
             on_progress(report)
         done_training = result.final_eval is not None or result.frames >= settings.frames
         if checkpoint is not None and (len(result.history) % 10 == 0 or done_training):
-            info.update(frames=result.frames, episodes=result.episodes)
+            # finished False marks the checkpoint of a run still going (or killed): a rerun may replace it
+            info.update(frames=result.frames, episodes=result.episodes, finished=done_training)
             save_policy(checkpoint, policy, env_id, vocab.words, result.history, info)
         if result.final_eval is not None:
             break

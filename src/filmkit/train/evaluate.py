@@ -363,6 +363,8 @@ def open_split(
         cache = locate_cache(
             data, resolution, vocab_path=vocab_file, cache_dir=cache_dir, workers=workers, progress=progress
         )
+    if vocab_file is None:  # checked above; again, as a dataset's own cache is rebuilt when its questions change
+        check_same_vocab(Vocab.load(cache / "vocab.json"), vocab, cache)
     manifest = read_manifest(cache)
     expected_kind = checkpoint.metadata.get("image_kind")
     if manifest and expected_kind and manifest.get("image_kind") != expected_kind:

@@ -55,13 +55,15 @@ def prepare_finetune(
     train_split: str = "train",
     images_root: str | Path | None = None,
     workers: int = 2,
+    overwrite: bool = False,
     progress: Progress | None = None,
 ) -> FinetuneData:
     """Grow ``checkpoint``'s vocabulary from ``data_dir``'s training questions and cache ``data_dir`` with it.
 
     ``data_dir`` is a dataset folder in the CLEVR layout; ``images_root`` holds ``images/<split>/`` when
     ``data_dir`` has questions only (the real CLEVR-Humans, whose images are CLEVR v1.0's). Writes
-    ``out_dir/cache`` and ``out_dir/init.pt``.
+    ``out_dir/cache`` (resumed if there; with ``overwrite``, replaced if it was made otherwise) and
+    ``out_dir/init.pt``.
 
     Example::
 
@@ -94,6 +96,7 @@ def prepare_finetune(
         images_root=images_root,
         vocab_path=vocab_file,
         workers=workers,
+        overwrite=overwrite,
         progress=progress,
     )
     metadata = {**loaded.metadata, "finetune_from": str(checkpoint), "added_words": added}

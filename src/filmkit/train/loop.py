@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from filmkit.atomic import atomic_output
+from filmkit.atomic import atomic_output, is_taken
 from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader
 from filmkit.data.locate import is_cache, locate_cache
@@ -36,6 +37,9 @@ from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
 
 LAST, BEST, CURVES = "last.pt", "best.pt", "curves.png"
+# What a run writes before its first checkpoint (and speedrun-plan.json, which a speedrun adds): a folder holding
+# only these, and no checkpoint, is a run that failed to start, and a new run takes it over.
+START_FILES = ("config.yaml", "metrics.jsonl", CURVES, "tensorboard", "speedrun-plan.json")
 # With fit_steps_to_time, the speed is measured over these steps (the first ones warm the allocator up), then
 # max_steps is fixed; within a warm-up at least this long the learning rate so far did not depend on max_steps.
 SPEED_STEPS = (20, 300)
@@ -82,6 +86,11 @@ class RunResult:
     final_val_accuracy: float | None
     seconds: float
     stopped_early: bool
+
+
+def _is_temporary(path: Path) -> bool:
+    """A file `filmkit.atomic.atomic_output` was writing when its process was killed (``.NAME.PID.tmp``)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
 
 
 def make_adam(parameters, lr: float, weight_decay: float) -> torch.optim.Adam:
@@ -222,14 +231,26 @@ class Trainer:
 
     # ---- setup -------------------------------------------------------------------------------------------
     def _claim_run_dir(self, overwrite: bool) -> None:
-        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
+        """Start in ``run_dir``: free, left by a run that failed before its first checkpoint, or ``overwrite``.
+
+        Only what a run writes is deleted there; anything else in the folder stays.
+        """
+        if not overwrite and any((self.run_dir / name).exists() for name in (LAST, BEST)):
             raise TrainingError(
                 f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir}, "
                 "or pass --overwrite to start again there"
             )
+        if not overwrite and is_taken(self.run_dir):
+            leftovers = [p for p in self.run_dir.iterdir() if p.name not in START_FILES and not _is_temporary(p)]
+            if leftovers:
+                raise TrainingError(
+                    f"{self.run_dir} already exists and holds files that are not a run (such as {leftovers[0].name}); "
+                    "pass --overwrite to train there anyway, or choose another run directory"
+                )
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (LAST, BEST, CURVES, "metrics.jsonl"):
+        for name in (LAST, BEST, CURVES, "metrics.jsonl", "config.yaml"):
             (self.run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir / "tensorboard", ignore_errors=True)
 
     def _locate_data(self, data: str | Path) -> Path:
         data = Path(data)
