@@ -54,7 +54,7 @@ def measure(
     device: str = "cpu",
     threads: int = 0,
     compiled: bool = False,
-    images: int = 0,
+    shared_images: int = 0,
 ) -> dict:
     """Seconds per training step of ``preset`` at ``batch``, averaged over ``steps`` after ``warmup`` steps."""
     tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
@@ -70,9 +70,9 @@ def measure(
     generator = torch.Generator().manual_seed(0)
     batches = [[t.to(where) for t in random_batch(config, batch, generator)] for _ in range(min(warmup + steps, 4))]
     shared = {}
-    if images:  # a grouped batch: the stem sees each image once, image_index says which one a question is about
-        batches = [[pictures[:images], questions, answers] for pictures, questions, answers in batches]
-        shared["image_index"] = (torch.arange(batch) % images).to(where)
+    if shared_images:  # a grouped batch: the stem sees each image once, image_index says which one a question is about
+        batches = [[pictures[:shared_images], questions, answers] for pictures, questions, answers in batches]
+        shared["image_index"] = (torch.arange(batch) % shared_images).to(where)
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     timings = []
     for step in range(warmup + steps):
@@ -98,7 +98,7 @@ def measure(
         "precision": precision,
         "device": where.type,
         "batch": batch,
-        "images": images or batch,
+        "images": shared_images or batch,
         "compiled": compiled,
         "parameters": count_parameters(model)["total"],
         "seconds_per_step": round(seconds, 4),

@@ -38,6 +38,11 @@ def test_training_step_rows_name_speed_memory_and_the_reference_ratio():
     assert paper["x_reference"] == bench_model().reference_ratio("paper", "fp32", "cpu", paper["samples_per_s"])
 
 
+def test_a_grouped_batch_shares_its_images():
+    (row,) = run_script("bench_model.py", "--batch", "4", "--images", "2", "--steps", "1", "--warmup", "0")
+    assert row["batch"] == 4 and row["images"] == 2 and row["samples_per_s"] > 0
+
+
 def test_the_reference_ratio_divides_by_the_reference_speed_of_that_preset():
     ratio = bench_model().reference_ratio
     # The reference trains 7.6 samples/s from features (paper), 5.0 from pixels (paper-pixels), in fp32 on the CPU.
