@@ -45,7 +45,7 @@ def questions(
     seed: int = typer.Option(0, min=0, help="Random seed: the same seed gives the same file."),
     workers: int = typer.Option(0, min=0, help=WORKERS_HELP),
     no_answers: bool = typer.Option(False, "--no-answers", help="Leave answers out, as in a released test split."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out made otherwise."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Generate questions, answers and programs for the scenes of a scene file; a rerun of the same command only
     checks."""
