@@ -37,6 +37,8 @@ class CachedSplit(Dataset):
         self.vocab = vocab or Vocab.load(self.cache_dir / "vocab.json")
         self.arrays = read_split(self.cache_dir, split, self.vocab)
         self._images = None  # opened lazily, once per process, so that worker processes map the file themselves
+        # (images, 4, H, W) per-cell targets of scene supervision, served as ``scene_targets`` when set
+        self.scene_targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrays.questions)
@@ -73,6 +75,7 @@ class CachedSplit(Dataset):
             "families": torch.from_numpy(arrays.families[positions]),
             "indices": torch.from_numpy(positions),
             **extra,
+            **({} if self.scene_targets is None else {"scene_targets": torch.from_numpy(self.scene_targets[rows])}),
         }
 
     def __getitem__(self, index: int | list[int]) -> dict[str, torch.Tensor]:

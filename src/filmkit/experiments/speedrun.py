@@ -31,6 +31,7 @@ from filmkit.experiments.recipes import get_recipe, recipe_config
 from filmkit.train.config import apply_overrides
 from filmkit.train.evaluate import EvalResult, evaluate
 from filmkit.train.loop import LAST, StepReport, Trainer, TrainingError
+from filmkit.train.scene_supervision import scene_accuracy, split_targets
 
 THRESHOLDS = (0.70, 0.80, 0.90)
 RECORD, REPORT = "speedrun.json", "report.md"
@@ -95,6 +96,12 @@ def run_speedrun(
     if test_split and test_split in list_splits(trainer.cache):
         test = evaluate(model, CachedSplit(trainer.cache, test_split, trainer.vocab))
     curve = learning_curve(run_dir / "metrics.jsonl")
+    scene = None
+    if trainer.config.scene_loss_weight > 0:
+        stage("reading the scene head's accuracy by attribute on the validation images")
+        map_size = trainer.model_config.feature_map_size
+        val_targets = split_targets(trainer.cache, trainer.config.val_split, map_size)
+        scene = scene_accuracy(model, trainer.val_set, val_targets)
     record = {
         "benchmark": "speedrun",
         **plan,
@@ -113,6 +120,7 @@ def run_speedrun(
         },
         "validation": validation.to_json(),
         "test": test.to_json() if test is not None else None,
+        "scene_accuracy": scene,
         "minutes_to": minutes_to(curve),
         "curve": curve,
         "machine": {"cores": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
@@ -152,6 +160,17 @@ def _test_sentence(test: dict | None) -> str:
     if not test["has_answers"]:
         return f"; the test split's {test['questions']:,} questions have no answers (predictions only)."
     return f"; test accuracy **{test['overall']['accuracy']:.1f}%** on {test['scored']:,} questions."
+
+
+def _scene_sentence(scene: dict | None) -> list[str]:
+    if scene is None:
+        return []
+    named = ", ".join(f"{name} {value:.1f}%" for name, value in scene.items() if name != "objectness")
+    return [
+        f"Scene supervision: on the validation images the scene head names {named} of the object centres "
+        f"(object or empty right in {scene['objectness']:.1f}% of the cells).",
+        "",
+    ]
 
 
 def _read_plan(run_dir: Path) -> dict | None:
@@ -252,6 +271,7 @@ def write_speedrun_report(
         "",
         f"Minutes to the validation subset's first {reached}.",
         "",
+        *_scene_sentence(record["scene_accuracy"]),
         "![learning curve](report/speedrun-curve.png)",
         "",
         *learned_table(record),

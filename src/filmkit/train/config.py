@@ -48,6 +48,9 @@ class TrainConfig:
     extended_lr_factor: float = 1.0
     grad_clip: float | None = None  # max gradient norm; None = no clipping (the paper)
     augment_shift: int = 0  # translate training images by up to this many pixels (0 = off, the paper)
+    # Weight of the scene-supervision loss (filmkit.train.scene_supervision): the stem also names the object centred
+    # in each cell, from the training split's scene graphs. 0 = off, the paper (question-answer pairs only).
+    scene_loss_weight: float = 0.0
     val_every: int = 500  # steps between validations on a fixed subset
     val_subset: int = 1000  # questions in that subset; the full split is evaluated at the end
     early_stopping: int | None = None  # stop after this many validations without improvement
@@ -101,6 +104,10 @@ class TrainConfig:
             )
         if self.augment_shift < 0:
             raise ValueError(f"augment_shift must be at least 0 pixels, got {self.augment_shift}")
+        if self.scene_loss_weight < 0:
+            raise ValueError(f"scene_loss_weight must be at least 0, got {self.scene_loss_weight:g}")
+        if self.scene_loss_weight > 0 and self.architecture != "film":
+            raise ValueError(f"scene_loss_weight needs the film architecture (its stem), not {self.architecture!r}")
         if self.time_limit_minutes is not None and self.time_limit_minutes <= 0:
             raise ValueError(f"time_limit_minutes must be positive, got {self.time_limit_minutes:g}")
         if self.fit_steps_to_time and self.time_limit_minutes is None:
@@ -140,6 +147,7 @@ _SETTING_TYPES = {
     "extended_lr_factor": (float,),
     "grad_clip": (float, type(None)),
     "augment_shift": (int,),
+    "scene_loss_weight": (float,),
     "val_every": (int,),
     "val_subset": (int,),
     "early_stopping": (int, type(None)),
@@ -206,6 +214,10 @@ def preset_config(config: TrainConfig, **sizes) -> FiLMVQAConfig:
     Without ``sizes``: the model as far as it is known before the data is read (input kind, resolution).
     """
     overrides = {**config.model, **sizes}
+    if config.scene_loss_weight > 0:
+        from filmkit.train.scene_supervision import scene_classes  # torch: only runs that use it pay the import
+
+        overrides.setdefault("scene_classes", scene_classes())
     if config.architecture == "film":
         return build_config(config.preset, **overrides)
     return baseline_config(config.architecture, config.preset, **overrides)

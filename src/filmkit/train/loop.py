@@ -32,6 +32,7 @@ from filmkit.train.denormals import flush_denormals
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.train.interrupt import StopRequests, TrainingInterrupted
+from filmkit.train.scene_supervision import ATTRIBUTES, scene_loss, split_targets
 from filmkit.vqa import load_checkpoint, save_checkpoint
 from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
@@ -191,6 +192,13 @@ class Trainer:
                 raise TrainingError("freeze = 'visual' needs a FiLM model (its FiLMed network is what stays fixed)")
             model.network.requires_grad_(False)
         self.model = model.to(self.device)
+        if config.scene_loss_weight > 0:
+            map_size = self.model_config.feature_map_size
+            try:
+                self.train_set.scene_targets = split_targets(self.cache, config.train_split, map_size)
+            except ValueError as error:
+                raise TrainingError(str(error)) from None
+        self._scene_tally = torch.zeros(len(ATTRIBUTES) + 1, dtype=torch.long, device=self.device)
         if config.sync_batchnorm and self.context.distributed:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = make_adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -475,6 +483,7 @@ class Trainer:
                             "lr": self.scheduler.get_last_lr()[0],
                             "samples_per_s": rate,
                             "elapsed_s": time.perf_counter() - started,
+                            **self._scene_record(),
                         }
                     )
                     running_loss, running_correct, running_count = 0.0, 0, 0
@@ -500,6 +509,15 @@ class Trainer:
             self.epoch += 1
             self.batch_in_epoch = 0
         return stopped_early, None
+
+    def _scene_record(self) -> dict:
+        """Training accuracy by attribute of the scene head since the last log line (empty without the head)."""
+        if self.config.scene_loss_weight <= 0:
+            return {}
+        *correct, found = self._scene_tally.tolist()
+        self._scene_tally.zero_()
+        accuracy = {name: right / max(found, 1) for name, right in zip(ATTRIBUTES, correct, strict=True)}
+        return {"scene_accuracy": accuracy}
 
     def _close(self) -> None:
         if self._tensorboard is not None:
@@ -570,9 +588,17 @@ class Trainer:
             shared["image_index"] = batch["image_index"].to(self.device, non_blocking=True)
         if self.on_batch is not None:
             self.on_batch(batch)
+        scene_weight = self.config.scene_loss_weight
         with autocast_context(self.device, self.config.precision):
-            logits = self.forward_model(images, questions, **shared)
+            if scene_weight > 0:
+                logits, scene_logits = self.forward_model(images, questions, with_scene=True, **shared)
+                targets = batch["scene_targets"].to(self.device, non_blocking=True).long()
+                scene, scene_correct, scene_found = scene_loss(scene_logits, targets)
+                self._scene_tally += torch.cat([scene_correct, scene_found.view(1)])
+            else:
+                logits = self.forward_model(images, questions, **shared)
             loss = F.cross_entropy(logits.float(), answers)
+            total = loss + scene_weight * scene if scene_weight > 0 else loss
         finite = distributed.all_agree(bool(torch.isfinite(loss)), self.context, self.device)
         if not finite:
             last = self.run_dir / LAST
@@ -582,7 +608,7 @@ class Trainer:
                 "Try a lower learning rate, --set grad_clip=1.0, or fp32."
             )
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(total).backward()
         if self.config.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)

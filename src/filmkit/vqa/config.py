@@ -69,11 +69,16 @@ class FiLMVQAConfig:
     classifier_batchnorm: bool = True
     classifier_dropout: float = 0.0
 
+    # Scene supervision (filmkit.train.scene_supervision; not in the paper): a 1x1 convolution on the stem's maps
+    # predicting, per cell, an object centre and the number of values of each attribute given here. () = no head.
+    scene_classes: tuple[int, ...] = ()
+
     extra: dict = field(default_factory=dict)  # free-form notes carried into checkpoints
 
     def __post_init__(self) -> None:
         self.generator_hidden_dims = tuple(self.generator_hidden_dims)
         self.classifier_fc_dims = tuple(self.classifier_fc_dims)
+        self.scene_classes = tuple(self.scene_classes)
         if self.condition_pattern is not None:
             self.condition_pattern = tuple(bool(flag) for flag in self.condition_pattern)
         self.validate()
@@ -118,6 +123,8 @@ class FiLMVQAConfig:
         for name in ("rnn_dropout", "block_dropout", "classifier_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"config.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if any(not isinstance(count, int) or count < 2 for count in self.scene_classes):
+            raise ValueError(f"config.scene_classes must be class counts of at least 2, got {self.scene_classes!r}")
         if self.condition_pattern is not None and len(self.condition_pattern) != self.num_blocks:
             raise ValueError(
                 f"config.condition_pattern has {len(self.condition_pattern)} entries for {self.num_blocks} blocks"

@@ -92,6 +92,10 @@ class FiLMVQA(InputChecks, nn.Module):
             else None
         )
         self.network = FiLMedNetwork(config)
+        # Training-time scene supervision only (filmkit.train.scene_supervision): objectness + each attribute.
+        self.scene_head = (
+            nn.Conv2d(config.module_dim, 1 + sum(config.scene_classes), kernel_size=1) if config.scene_classes else None
+        )
         init_kaiming_uniform(self)
         # Channels-last (NHWC) maps and weights: oneDNN's fastest convolution layout on CPU (about 1.15x the
         # training samples/s of the cpu preset, benchmarks/bench_model.py) and the one cuDNN prefers under AMP.
@@ -142,9 +146,22 @@ class FiLMVQA(InputChecks, nn.Module):
         return self.network(images, film_params, return_activations=return_activations, image_index=image_index)
 
     def forward(
-        self, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.answer_with_film(images, self.film_params(questions), image_index=image_index)
+        self,
+        images: torch.Tensor,
+        questions: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+        with_scene: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits; with ``with_scene`` also the scene head's (num_images, 1 + sum(scene_classes), H, W) map."""
+        film_params = self.film_params(questions)
+        if not with_scene:
+            return self.answer_with_film(images, film_params, image_index=image_index)
+        if self.scene_head is None:
+            raise ValueError("with_scene needs a model built with config.scene_classes (scene supervision)")
+        logits, activations = self.answer_with_film(
+            images, film_params, return_activations=True, image_index=image_index
+        )
+        return logits, self.scene_head(activations["image_stem"])
 
 
 def check_image_index(image_index: torch.Tensor | None, num_images: int, num_questions: int) -> int:

@@ -176,11 +176,12 @@ class FiLMedNetwork(nn.Module):
         With ``image_index`` (N,), ``images`` holds each distinct image once and question ``i`` reads row
         ``image_index[i]``: the stem runs once per image and its output is repeated for the blocks.
 
-        With ``return_activations`` also returns a dict with the stem output, every block's output and the
-        classifier's pre-pool map (``classifier_map``), for analysis and heatmaps.
+        With ``return_activations`` also returns a dict with the stem output (``stem``, one row per question, and
+        ``image_stem``, one per image), every block's output and the classifier's pre-pool map (``classifier_map``),
+        for analysis and heatmaps.
         """
         images = images.contiguous(memory_format=torch.channels_last)  # see FiLMVQA.__init__
-        x = self.stem(with_coords(images, self.input_coords) if self.stem_coords else images)
+        x = image_stem = self.stem(with_coords(images, self.input_coords) if self.stem_coords else images)
         if image_index is not None:
             x = x.index_select(0, image_index)
         stem_output, block_outputs = x, []
@@ -191,4 +192,5 @@ class FiLMedNetwork(nn.Module):
         logits = self.classifier.classify_map(projected)
         if not return_activations:
             return logits
-        return logits, {"stem": stem_output, "blocks": block_outputs, "classifier_map": projected}
+        activations = {"stem": stem_output, "blocks": block_outputs, "classifier_map": projected}
+        return logits, {**activations, "image_stem": image_stem}
