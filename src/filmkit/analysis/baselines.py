@@ -7,31 +7,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from filmkit.clevr.stats import question_only_guesses
 from filmkit.data.dataset import CachedSplit
 from filmkit.data.question_types import FINAL_FUNCTIONS
 
 
-def family_majority_answers(train: CachedSplit) -> dict[int, int]:
-    """For each family in ``train``, its most common answer id (ties go to the smallest id)."""
-    families, answers = train.arrays.families, train.arrays.answers
-    majority = {}
-    for family in np.unique(families):
-        counts = np.bincount(answers[(families == family) & (answers >= 0)])
-        if counts.size:
-            majority[int(family)] = int(counts.argmax())
-    return majority
-
-
 def question_only_correct(train: CachedSplit, evaluation: CachedSplit) -> np.ndarray:
-    """For each question of ``evaluation``, whether its family's majority answer in ``train`` is right.
+    """For each question of ``evaluation``, whether the question-only guess fitted on ``train`` is right.
 
-    Families unseen in training fall back to the overall most common training answer. Questions without a
-    family (CLEVR-Humans) all share that fallback; questions without an answer count as wrong.
+    The guess is `filmkit.clevr.stats.question_only_guesses` (also what `filmkit stats` reports): each family's
+    most common training answer, the overall one for a family unseen in training. Questions without a family
+    (CLEVR-Humans) form one family; questions without an answer count as wrong.
     """
-    majority = family_majority_answers(train)
-    overall = int(np.bincount(train.arrays.answers[train.arrays.answers >= 0]).argmax())
-    guesses = np.array([majority.get(int(f), overall) for f in evaluation.arrays.families])
-    return (guesses == evaluation.arrays.answers) & (evaluation.arrays.answers >= 0)
+    labelled = train.arrays.answers >= 0
+    families = train.arrays.families[labelled].tolist()
+    guesses = question_only_guesses(
+        families, train.arrays.answers[labelled].tolist(), evaluation.arrays.families.tolist()
+    )
+    return (np.array(guesses) == evaluation.arrays.answers) & (evaluation.arrays.answers >= 0)
 
 
 def question_only_accuracy(train: CachedSplit, evaluation: CachedSplit) -> float:

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,38 @@ def _type_summary(counts: Counter, total: int) -> dict[str, Any]:
     return summary
 
 
-def question_only_baseline(questions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Accuracy of answering each question with its family's most common training answer, per other split.
+def question_only_guesses(train_families: Iterable, train_answers: Iterable, families: Iterable) -> list:
+    """The question-only guess for questions of ``families``: the paper's Q-type baseline, defined once.
 
-    Fitted on the split named ``train`` (else the first whose name starts with ``train``); a family unseen in
-    training falls back to its question type's most common answer. Splits without answers are skipped.
+    Each family's most common training answer (a tie goes to the smallest answer), and for a family never seen in
+    training the most common training answer overall. Answers may be words (`filmkit stats`, on question files)
+    or ids (the speedrun and reports, on caches): vocabularies number answers in sorted order, so both agree.
+
+    >>> question_only_guesses([1, 1, 1, 2], ["2", "3", "3", "yes"], [1, 2, 7])
+    ['3', 'yes', '3']
+    """
+    by_family: dict[Any, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
+    for family, answer in zip(train_families, train_answers, strict=True):
+        by_family[family][answer] += 1
+        overall[answer] += 1
+    if not overall:
+        raise ValueError("the question-only guess needs training questions with answers")
+
+    def most_common(counts: Counter):
+        best = max(counts.values())
+        return min(answer for answer, count in counts.items() if count == best)
+
+    majority = {family: most_common(counts) for family, counts in by_family.items()}
+    fallback = most_common(overall)
+    return [majority.get(family, fallback) for family in families]
+
+
+def question_only_baseline(questions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Accuracy of the question-only guess (`question_only_guesses`) on each split but the training one.
+
+    Fitted on the split named ``train`` (else the first whose name starts with ``train``). Splits without answers
+    are skipped.
 
     >>> train = [{"question_family_index": 1, "answer": a, "program": [{"function": "count"}]} for a in "2 2 3".split()]
     >>> question_only_baseline({"train": train, "val": train[1:]})["val"]["accuracy"]
@@ -116,24 +144,22 @@ def question_only_baseline(questions: dict[str, list[dict[str, Any]]]) -> dict[s
     fit_on = "train" if "train" in questions else next((name for name in questions if name.startswith("train")), None)
     if fit_on is None:
         return {}
-    by_family: dict[int, Counter] = defaultdict(Counter)
-    by_type: dict[str, Counter] = defaultdict(Counter)
-    for q in questions[fit_on]:
-        if "answer" in q:
-            by_family[q.get("question_family_index", -1)][q["answer"]] += 1
-            by_type[_type_of(q)][q["answer"]] += 1
+    answered = [q for q in questions[fit_on] if "answer" in q]
+    if not answered:
+        return {}
+    fitted = ([q.get("question_family_index", -1) for q in answered], [q["answer"] for q in answered])
     result: dict[str, Any] = {"fit_on": fit_on}
     for name, items in questions.items():
         scored = [q for q in items if "answer" in q]
         if name == fit_on or not scored:
             continue
+        guesses = question_only_guesses(*fitted, [q.get("question_family_index", -1) for q in scored])
         right: Counter = Counter()
         seen: Counter = Counter()
-        for q in scored:
-            guesses = by_family.get(q.get("question_family_index", -1)) or by_type.get(_type_of(q))
+        for q, guess in zip(scored, guesses, strict=True):
             kind = _type_of(q)
             seen[kind] += 1
-            right[kind] += bool(guesses) and guesses.most_common(1)[0][0] == q["answer"]
+            right[kind] += guess == q["answer"]
         result[name] = {
             "accuracy": sum(right.values()) / len(scored),
             "by_type": {kind: right[kind] / seen[kind] for kind in sorted(seen)},
