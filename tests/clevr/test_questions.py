@@ -264,6 +264,13 @@ def test_generate_questions_and_stats_commands(tmp_path, scenes):
     assert list(stats["splits"]) == ["train", "val"] and stats["splits"]["train"]["families_covered"] == 90
     assert 3 <= stats["splits"]["val"]["objects_per_scene"]["mean"] <= 10
     assert 0.25 < stats["question_only"]["val"]["accuracy"] < 0.6  # far from 100%: the image matters
+    # --data, as every other command takes its dataset, says the same; both at once, or neither, is refused
+    by_option = runner.invoke(app, ["stats", "--data", str(root), "--json", str(tmp_path / "again.json")])
+    assert by_option.exit_code == 0, by_option.output
+    assert json.loads((tmp_path / "again.json").read_text()) == stats
+    for words in (["stats"], ["stats", str(root), "--data", str(root)]):
+        refused = runner.invoke(app, words)
+        assert refused.exit_code == 2 and "give the dataset folder once" in refused.output
 
 
 def test_commands_report_bad_input_in_one_line(tmp_path):

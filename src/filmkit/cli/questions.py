@@ -109,14 +109,19 @@ def dataset(
 
 @app.command("stats")
 def stats(
-    directory: Path = typer.Argument(..., help="A dataset folder in the CLEVR v1.0 layout (generated or released)."),
+    directory: Path | None = typer.Argument(None, help="The dataset folder (or give it as --data, like elsewhere)."),
+    data: Path | None = typer.Option(
+        None, "--data", help="A dataset folder in the CLEVR v1.0 layout (generated or released)."
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the statistics to this JSON file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Answer and question-type distributions, families, objects per scene, and the question-only baseline."""
+    if (directory is None) == (data is None):
+        fail("give the dataset folder once: filmkit stats --data DATASET (or filmkit stats DATASET)")
     refuse_existing(json_out, overwrite=overwrite)
     try:
-        result = dataset_stats(directory)
+        result = dataset_stats(data or directory)
     except USER_ERRORS as error:
         fail(str(error))
     console = Console()
