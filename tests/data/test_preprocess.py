@@ -1,9 +1,12 @@
+from multiprocessing import get_context
+
 import h5py
 import numpy as np
 import pytest
 import torch
 from fixtures import clevr_dataset
 
+from filmkit.data import preprocess as preprocess_module
 from filmkit.data.cache import read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader
 from filmkit.data.preprocess import preprocess
@@ -66,3 +69,23 @@ def test_loader_covers_the_split_once_per_epoch(cache):
     loader, sampler = make_loader(train, batch_size=4, seed=3)
     seen = torch.cat([batch["indices"] for batch in loader]).tolist()
     assert sorted(seen) == list(range(len(train)))
+
+
+def test_worker_processes_are_started_only_for_enough_images(tmp_path, monkeypatch):
+    started = []
+
+    class CountingContext:
+        def Pool(self, workers):  # noqa: N802 (multiprocessing's name)
+            started.append(workers)
+            return get_context("spawn").Pool(workers)
+
+    monkeypatch.setattr(preprocess_module, "get_context", lambda method: CountingContext())
+    root = clevr_dataset(tmp_path / "clevr")
+    preprocess(root, tmp_path / "small", resolution=(8, 8), workers=2)
+    assert started == []  # 6, 3 and 2 images: starting a worker would cost more than decoding them
+    monkeypatch.setattr(preprocess_module, "IMAGES_PER_WORKER", 3)
+    preprocess(root, tmp_path / "pooled", resolution=(8, 8), workers=2)
+    assert started == [2]  # train's 6 images get 2 workers; val's 3 and test's 2 are decoded here
+    for name in ("train_images.h5", "val_images.h5"):
+        with h5py.File(tmp_path / "small" / name) as one, h5py.File(tmp_path / "pooled" / name) as two:
+            assert np.array_equal(one["images"][()], two["images"][()])

@@ -155,6 +155,31 @@ def test_train_command_preprocesses_a_dataset_folder_then_trains(tmp_path):
     assert again.exit_code == 2 and "--resume" in again.output and "Traceback" not in again.output
 
 
+def test_train_passes_workers_to_the_cache_and_keeps_the_traceback_of_a_bug(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from filmkit.cli import app
+    from filmkit.train import loop
+
+    tiny_cache(tmp_path)
+    asked = []
+    original = loop.locate_cache
+    monkeypatch.setattr(loop, "locate_cache", lambda *a, **k: asked.append(k["workers"]) or original(*a, **k))
+    settings = ["max_steps=2", "batch_size=4", "model.module_dim=8", "model.num_blocks=1", "model.rnn_hidden_dim=16"]
+    args = ["train", "--data", str(tmp_path / "clevr"), "--out", str(tmp_path / "run"), "--workers", "3"]
+    args += [item for setting in settings for item in ("--set", setting)]
+
+    def broken_step(self, batch):
+        raise ValueError("an index out of range in filmkit's own code")
+
+    monkeypatch.setattr(Trainer, "_train_step", broken_step)
+    result = CliRunner().invoke(app, args)
+    assert asked == [3]
+    # not a one-line "error: ..." as if the user's input were wrong: the bug surfaces with its traceback
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)
+    assert "error: an index out of range" not in result.output
+
+
 def test_a_run_draws_its_learning_curves_beside_the_metrics(cache, tmp_path):
     Trainer(tiny_config(curves=True), cache, tmp_path / "run").run()
     with Image.open(tmp_path / "run" / "curves.png") as picture:

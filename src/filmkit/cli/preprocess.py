@@ -22,7 +22,9 @@ def preprocess_command(
         None, "--images-root", help="Folder holding images/<split>/ when it is not --data (CLEVR-Humans)."
     ),
     vocab: Path | None = typer.Option(None, help="Use this vocab.json instead of building one from train."),
-    workers: int = typer.Option(2, min=1, help="Processes decoding images."),
+    workers: int = typer.Option(
+        2, min=1, help="Processes decoding images (at most one per 2,000 images of a split: starting one costs more)."
+    ),
     features: str | None = typer.Option(None, help="resnet101: store ResNet-101 conv4 features, not pixels."),
     weights: Path | None = typer.Option(None, help="Local ResNet-101 ImageNet weights for --features."),
     overwrite: bool = typer.Option(

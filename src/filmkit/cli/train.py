@@ -30,10 +30,13 @@ def train_command(
         0, "--more-steps", help="With --resume: train this many steps past the planned end; the learning rate goes on."
     ),
     overwrite: bool = typer.Option(False, help="Start again in a run directory that already holds a run."),
+    workers: int = typer.Option(
+        2, "--workers", min=1, help="Processes decoding images when --data is a dataset folder cached first."
+    ),
 ) -> None:
     """Train FiLM or a baseline (paper defaults: Adam 3e-4, weight decay 1e-5, batch 64). torchrun for several."""
     from filmkit.train.config import load_config
-    from filmkit.train.loop import Trainer
+    from filmkit.train.loop import Trainer, TrainingError
 
     overrides = list(settings or [])
     for key, value in (("architecture", model), ("preset", preset), ("device", device), ("precision", precision)):
@@ -49,6 +52,7 @@ def train_command(
             info = f"loss {report.loss:.3f} acc {report.accuracy:.1%}{val} {report.samples_per_s:.0f} samples/s"
             bar.update(task, completed=report.step, total=report.max_steps, info=info)
 
+        # What the user gave (settings, data, run directory) is read here: its errors are theirs to fix, in one line.
         try:
             if resume is not None:
                 trainer = Trainer.resume(resume, overrides, more_steps=more_steps, on_progress=show)
@@ -57,10 +61,22 @@ def train_command(
                     fail("--more-steps extends a run: pass it with --resume RUN_DIR")
                 if data is None or out is None:
                     fail("--data and --out are required (or --resume RUN_DIR)")
-                trainer = Trainer(load_config(config, overrides), data, out, overwrite=overwrite, on_progress=show)
-            bar.update(task, completed=trainer.step, total=trainer.max_steps)
-            result = trainer.run()
+                trainer = Trainer(
+                    load_config(config, overrides),
+                    data,
+                    out,
+                    overwrite=overwrite,
+                    on_progress=show,
+                    cache_workers=workers,
+                )
         except (ValueError, OSError) as error:
+            fail(str(error))
+        bar.update(task, completed=trainer.step, total=trainer.max_steps)
+        # Once training runs, only filmkit's own errors (a diverged loss, say) and the disk's are one line; any
+        # other error is a bug and keeps its traceback.
+        try:
+            result = trainer.run()
+        except (TrainingError, OSError) as error:
             fail(str(error))
     final = "n/a" if result.final_val_accuracy is None else f"{result.final_val_accuracy:.2%}"
     best = "n/a" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.2%}"

@@ -149,8 +149,10 @@ class Trainer:
         on_progress: Callable[[StepReport], None] | None = None,
         on_batch: Callable[[dict], None] | None = None,
         resume_state: dict | None = None,
+        cache_workers: int = 2,
     ):
         self.config = config
+        self.cache_workers = cache_workers  # processes that decode images when ``data`` must be cached first
         self.run_dir = Path(run_dir)
         self.on_progress = on_progress
         self.on_batch = on_batch
@@ -279,7 +281,7 @@ class Trainer:
             )
         if not self.context.is_main:
             distributed.barrier(self.context)  # the main process builds the cache first
-        cache = locate_cache(data, (preset.image_width, preset.image_height))
+        cache = locate_cache(data, (preset.image_width, preset.image_height), workers=self.cache_workers)
         if self.context.is_main:
             distributed.barrier(self.context)
         return cache
