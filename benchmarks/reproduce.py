@@ -6,7 +6,8 @@
     python benchmarks/reproduce.py --data data/clevr-mini-cache64 --dataset data/clevr-mini --cogent data/cogent-mini
 
 Table 1: the question-only guess, the four baselines and FiLM; Table 2: FiLM's ablations (config switches of
-the model); Table 3: the number of ResBlocks. Each trained row runs `filmkit train`'s Trainer with the same recipe
+the model); Table 3: the number of ResBlocks. The rows are config files, listed in configs/paper/tables.yaml, that
+`filmkit train --config` also runs. Each trained row runs `filmkit train`'s Trainer with the same recipe
 (the `cpu` preset's widths, Adam 1e-3 with warmup and cosine decay, bf16 where the CPU has it) for ``--steps``
 steps of batch 64, or for as many as fit in ``--max-minutes`` at the model's speed here (timed over a few steps
 first), whichever is fewer: the same samples for every FiLM row and the baselines that keep up, the same time for
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 import torch.nn.functional as F
+import yaml
 
 from filmkit.analysis.analyze import AnalysisOptions, analyze
 from filmkit.analysis.arithmetic import arithmetic_accuracies
@@ -46,7 +48,7 @@ from filmkit.data.preprocess import preprocess
 from filmkit.data.question_types import CATEGORIES, CATEGORY_TITLES
 from filmkit.experiments.recipes import get_recipe
 from filmkit.train.allocator import tune_memory
-from filmkit.train.config import TrainConfig, model_config
+from filmkit.train.config import TrainConfig, load_config, model_config
 from filmkit.train.devices import autocast_context, fastest_precision, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.train.finetune import prepare_finetune
@@ -54,34 +56,13 @@ from filmkit.train.loop import Trainer, make_adam
 from filmkit.vqa import load_checkpoint
 from filmkit.vqa.baselines import build_model
 
-# (table, row name, architecture, model overrides, the paper's accuracy: Table 1 on CLEVR test, Tables 2-3 on val)
+# The rows of Tables 1-3: configs/paper/tables.yaml lists them, one training config file each (`filmkit train
+# --config configs/paper/FILE` trains a row alone). Each entry: (table, row name, config file or None for the
+# question-only guess, the paper's accuracy: Table 1 on CLEVR test, Tables 2-3 on val).
+TABLES = Path(__file__).resolve().parents[1] / "configs" / "paper"
 ROWS = [
-    ("1", "Q-type baseline", "qtype", {}, 41.8),
-    ("1", "LSTM", "lstm", {}, 46.8),
-    ("1", "CNN+LSTM", "cnn-lstm", {}, 52.3),
-    ("1", "CNN+LSTM+SA", "cnn-lstm-sa", {}, 76.6),
-    ("1", "CNN+LSTM+RN", "cnn-lstm-rn", {}, 95.5),
-    ("1", "FiLM", "film", {}, 97.6),
-    ("2", "beta := 0", "film", {"use_beta": False}, 96.9),
-    ("2", "gamma := 1", "film", {"use_gamma": False}, 95.9),
-    ("2", "gamma := sigmoid", "film", {"gamma_activation": "sigmoid"}, 95.9),
-    ("2", "gamma := tanh", "film", {"gamma_activation": "tanh"}, 96.3),
-    ("2", "gamma := exp", "film", {"gamma_activation": "exp"}, 96.3),
-    ("2", "FiLM after residual", "film", {"film_placement": "block-output-film"}, 96.6),
-    ("2", "FiLM after ReLU", "film", {"film_placement": "relu-film"}, 97.7),
-    ("2", "FiLM after conv (before BN)", "film", {"film_placement": "conv-film"}, 97.1),
-    ("2", "FiLM before conv-1", "film", {"film_placement": "block-input-film"}, 95.0),
-    ("2", "no FiLM in block 4", "film", {"condition_pattern": [True, True, True, False]}, 96.8),
-    ("2", "no FiLM in blocks 3-4", "film", {"condition_pattern": [True, True, False, False]}, 96.5),
-    ("2", "no FiLM in blocks 2-4", "film", {"condition_pattern": [True, False, False, False]}, 97.3),
-    ("2", "no FiLM in blocks 1-4", "film", {"condition_pattern": [False, False, False, False]}, 21.4),
-    ("2", "no coordinate maps", "film", {"coords": "none"}, 95.3),
-    ("2", "no residual", "film", {"residual": False}, 94.0),
-    ("2", "no batch norm", "film", {"block_batchnorm": False}, 93.7),
-    ("3", "1 ResBlock", "film", {"num_blocks": 1}, 93.5),
-    ("3", "2 ResBlocks", "film", {"num_blocks": 2}, 97.1),
-    ("3", "6 ResBlocks", "film", {"num_blocks": 6}, 97.7),
-    ("3", "8 ResBlocks", "film", {"num_blocks": 8}, 97.6),
+    (str(row["table"]), row["name"], row["config"], row["paper"])
+    for row in yaml.safe_load((TABLES / "tables.yaml").read_text())["rows"]
 ]
 STAGES = ("analysis", "humans-like", "CoGenT")
 RECIPE = get_recipe("cpu")  # the speedrun's recipe (filmkit.experiments.recipes), with a step budget per row
@@ -130,12 +111,13 @@ def steps_that_fit(config: TrainConfig, split: CachedSplit, minutes: float, time
     return max(1, int(minutes * 60 * timed_steps / (time.perf_counter() - started)))
 
 
-def run_row(name: str, architecture: str, overrides: dict, args) -> dict:
+def run_row(name: str, config_file: str | None, args) -> dict:
     """Train one row for the budget (or score the question-only guess) and return its accuracies."""
     val = CachedSplit(args.data, "val")
-    if architecture == "qtype":
+    if config_file is None:
         return {"overall": question_only_accuracy(CachedSplit(args.data, "train"), val), "categories": {}}
-    config = recipe(architecture=architecture, model=dict(overrides))
+    config = load_config(TABLES / config_file)
+    config.precision = fastest_precision(resolve_device(config.device))
     train_split = CachedSplit(args.data, "train", val.vocab)
     config.max_steps = min(args.steps, steps_that_fit(config, train_split, args.max_minutes))
     result = evaluate(load_checkpoint(train(config, args.data, row_dir(args.out, name))).model, val)
@@ -214,7 +196,7 @@ def table_lines(results: dict[str, dict]) -> list[str]:
         if table == "1":
             header += "".join(f" {CATEGORY_TITLES[c]} |" for c in CATEGORIES)
         lines += [header, "|---|" + "---:|" * (header.count("|") - 2)]
-        for row_table, name, _, _, paper in ROWS:
+        for row_table, name, _, paper in ROWS:
             if row_table != table:
                 continue
             found = results.get(name)
@@ -326,7 +308,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", help="rows and stages to run (default: all)")
     args = parser.parse_args()
     tune_memory()  # as the filmkit command does; FILMKIT_TUNE_MEMORY=0 measures without
-    known = {name for _, name, _, _, _ in ROWS} | set(STAGES)
+    known = {name for _, name, _, _ in ROWS} | set(STAGES)
     unknown = sorted(set(args.rows or []) - known)
     if unknown:
         parser.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -335,8 +317,7 @@ def main() -> None:
     results = {}
     if ledger.exists():
         results = {row["name"]: row for row in map(json.loads, ledger.read_text().splitlines())}
-    jobs = [(name, paper, lambda a=architecture, o=overrides, n=name: run_row(n, a, o, args))
-            for _, name, architecture, overrides, paper in ROWS]  # fmt: skip
+    jobs = [(name, paper, lambda f=config_file, n=name: run_row(n, f, args)) for _, name, config_file, paper in ROWS]
     jobs += [("analysis", None, lambda: run_analysis(args))]
     if args.dataset:
         jobs += [("humans-like", None, lambda: run_humans_like(args))]

@@ -168,7 +168,11 @@ _SETTING_TYPES = {
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """A TrainConfig from a YAML file (optional) with ``key=value`` overrides applied on top."""
+    """A TrainConfig from a YAML file (optional) with ``key=value`` overrides applied on top.
+
+    A file may start from a named recipe (``recipe: cpu``, filmkit.experiments.recipes) and change some of its
+    settings, as the paper's table rows in configs/paper/ do; the model's overrides are merged with the recipe's.
+    """
     values: dict = {}
     if path is not None:
         path = Path(path)
@@ -178,6 +182,14 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             raise ValueError(f"{path}: cannot read the config: {error}") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path}: the config must be a mapping of settings")
+        if "recipe" in values:
+            from filmkit.experiments.recipes import get_recipe  # it builds on this module
+
+            try:
+                base = get_recipe(str(values.pop("recipe")))
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from None
+            values = {**base, **values, "model": {**base.get("model", {}), **values.get("model", {})}}
     config = TrainConfig.from_dict(values, source=str(path or "config"))
     return apply_overrides(config, overrides)
 
