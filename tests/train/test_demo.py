@@ -50,3 +50,13 @@ def test_demo_command_help():
 
     result = CliRunner().invoke(app, ["demo", "--help"])
     assert result.exit_code == 0 and "report.md" in result.output
+
+
+def test_the_demo_names_an_unknown_dataset_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from filmkit.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--dataset", "huge", "--data", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "unknown preset 'huge' (known: tiny, demo" in result.output
+    assert not (tmp_path / "d").exists()

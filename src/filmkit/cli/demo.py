@@ -12,8 +12,11 @@ from filmkit.cli.common import StepBars, fail, progress_bars
 
 @app.command()
 def demo(
-    data: Path = typer.Option(
-        Path("data/demo"), help="Where the demo dataset is generated (reused if there, finished if interrupted)."
+    dataset: str = typer.Option(
+        "demo", "--dataset", help="Dataset preset: demo (10,000 images), or tiny (300) to check the path in minutes."
+    ),
+    data: Path | None = typer.Option(
+        None, help="Where the dataset is generated (default data/DATASET; reused if there, finished if interrupted)."
     ),
     out: Path = typer.Option(
         Path("runs/demo"), help="Run directory; a new one (runs/demo-2, ...) if it is taken, unless --overwrite."
@@ -28,7 +31,13 @@ def demo(
     """Generate a CLEVR-style dataset, train the speedrun's recipe for --minutes, evaluate, write RUN_DIR/report.md."""
     if minutes <= 0:
         fail(f"--minutes must be positive, got {minutes:g}")
+    from filmkit.clevr.dataset import get_preset
     from filmkit.experiments.demo import run_demo
+
+    try:
+        get_preset(dataset)
+    except ValueError as error:
+        fail(str(error))
 
     with progress_bars() as bar:
         bars = StepBars(bar)
@@ -40,8 +49,9 @@ def demo(
 
         try:
             result = run_demo(
-                data,
+                data or Path("data") / dataset,
                 out,
+                dataset=dataset,
                 minutes=minutes,
                 settings=list(settings or []),
                 workers=workers,
