@@ -180,6 +180,22 @@ def test_train_passes_workers_to_the_cache_and_keeps_the_traceback_of_a_bug(tmp_
     assert "error: an index out of range" not in result.output
 
 
+def test_only_rank_0_prints_the_summary(cache, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from filmkit.cli import app
+
+    settings = ["max_steps=2", "batch_size=4", "model.module_dim=8", "model.num_blocks=1", "model.rnn_hidden_dim=16"]
+    outputs = {}
+    for rank in ("0", "1"):  # RANK as torchrun sets it; WORLD_SIZE stays 1, so each run trains on its own
+        monkeypatch.setenv("RANK", rank)
+        args = ["train", "--data", str(cache), "--out", str(tmp_path / f"run{rank}")]
+        result = CliRunner().invoke(app, args + [item for setting in settings for item in ("--set", setting)])
+        assert result.exit_code == 0, result.output
+        outputs[rank] = result.output
+    assert "2 steps in" in outputs["0"] and "2 steps in" not in outputs["1"]
+
+
 def test_a_run_draws_its_learning_curves_beside_the_metrics(cache, tmp_path):
     Trainer(tiny_config(curves=True), cache, tmp_path / "run").run()
     with Image.open(tmp_path / "run" / "curves.png") as picture:

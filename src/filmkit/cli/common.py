@@ -4,6 +4,7 @@ stays clean)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -58,9 +59,14 @@ def refuse_existing(*paths: Path | None, overwrite: bool) -> None:
                 fail(str(error))
 
 
+def is_main_process() -> bool:
+    """False in every process but rank 0 of a torchrun launch (RANK is set), which alone draws and summarises."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @contextlib.contextmanager
 def progress_bars() -> Iterator[Progress]:
-    """A rich Progress display with count, rate-friendly columns and ETA."""
+    """A rich Progress display with count, rate-friendly columns and ETA (drawn by the main process only)."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -70,7 +76,7 @@ def progress_bars() -> Iterator[Progress]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with Progress(*columns, console=Console(stderr=True), disable=not is_main_process()) as bar:
         yield bar
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from filmkit.cli.app import app
-from filmkit.cli.common import fail, progress_bars
+from filmkit.cli.common import fail, is_main_process, progress_bars
 
 
 @app.command("train")
@@ -78,6 +78,8 @@ def train_command(
             result = trainer.run()
         except (TrainingError, OSError) as error:
             fail(str(error))
+    if not is_main_process():
+        return  # under torchrun the summary is rank 0's to print, once
     final = "n/a" if result.final_val_accuracy is None else f"{result.final_val_accuracy:.2%}"
     best = "n/a" if result.best_val_accuracy is None else f"{result.best_val_accuracy:.2%}"
     typer.echo(
