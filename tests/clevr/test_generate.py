@@ -134,11 +134,14 @@ def test_rendering_a_bad_scene_file_names_the_file_and_field(reference, tmp_path
 # The command line -------------------------------------------------------------------------------------------
 
 
-def test_generate_scenes_help_lists_the_options():
-    result = runner.invoke(app, ["generate", "scenes", "--help"])
-    assert result.exit_code == 0
-    for option in ("--num-images", "--resolution", "--condition", "--workers", "--overwrite", "--max-objects"):
-        assert option in result.output
+def test_generate_scenes_honours_the_object_range_and_the_resolution(tmp_path):
+    args = ["generate", "scenes", "--split", "val", "--num-images", "3", "--out", str(tmp_path), "--workers", "1"]
+    result = runner.invoke(app, [*args, "--resolution", "40x24", "--min-objects", "4", "--max-objects", "4"])
+    assert result.exit_code == 0, result.output
+    scenes = read_scenes(tmp_path / "scenes" / "CLEVR_val_scenes.json")["scenes"]
+    assert [len(scene["objects"]) for scene in scenes] == [4, 4, 4]
+    with Image.open(tmp_path / "images" / "val" / "CLEVR_val_000002.png") as image:
+        assert image.size == (40, 24)
 
 
 def test_cli_generates_and_rerenders_a_tiny_split(tmp_path):

@@ -45,13 +45,6 @@ def test_free_run_dir(tmp_path):
     assert free_run_dir(tmp_path / "demo") == tmp_path / "demo-2"
 
 
-def test_demo_command_help():
-    from filmkit.cli import app
-
-    result = CliRunner().invoke(app, ["demo", "--help"])
-    assert result.exit_code == 0 and "report.md" in result.output
-
-
 def test_the_demo_names_an_unknown_dataset_before_any_work(tmp_path):
     from typer.testing import CliRunner
 
