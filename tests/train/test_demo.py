@@ -46,8 +46,6 @@ def test_free_run_dir(tmp_path):
 
 
 def test_the_demo_names_an_unknown_dataset_before_any_work(tmp_path):
-    from typer.testing import CliRunner
-
     from filmkit.cli import app
 
     result = CliRunner().invoke(app, ["demo", "--dataset", "huge", "--data", str(tmp_path / "d")])
