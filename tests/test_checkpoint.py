@@ -93,7 +93,7 @@ def test_missing_corrupt_and_foreign_files_give_clear_errors(tmp_path):
         load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(CheckpointError, match="foreign.pt: a torch file, but not a filmkit checkpoint"):
+    with pytest.raises(CheckpointError, match="foreign.pt: a torch file, but not a VQA model checkpoint"):
         load_checkpoint(foreign)
 
 

@@ -125,7 +125,9 @@ def test_format_1_checkpoints_load_as_they_were_built(tmp_path):
     path = tmp_path / "old.pt"
     save_policy(path, policy, "BabyAI-GoToRedBall-v0", ["<pad>", "<unk>"])
     checkpoint = torch.load(path, weights_only=True)
-    checkpoint["format"] = 1
+    # the layout of versions 1 and 2: a "kind" marker and the version as "format"
+    checkpoint.update(kind="filmkit-rl-policy", format=1)
+    del checkpoint["format_version"]
     del checkpoint["config"]["film_position"]
     del checkpoint["config"]["memory_skip"]
     torch.save(checkpoint, path)
@@ -135,15 +137,25 @@ def test_format_1_checkpoints_load_as_they_were_built(tmp_path):
         assert torch.equal(loaded(images(2), MISSIONS)[0], policy(images(2), MISSIONS)[0])
 
 
-def test_other_files_are_refused(tmp_path):
+def test_other_files_are_refused_and_the_two_checkpoint_kinds_name_each_other(tmp_path):
+    from filmkit.vqa import FiLMVQA, build_config, load_checkpoint, save_checkpoint
+
     other = tmp_path / "model.pt"
     torch.save({"kind": "filmkit-vqa", "state_dict": {}}, other)
     with pytest.raises(ValueError, match="not an RL policy checkpoint"):
         load_policy(other)
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
+    with pytest.raises(ValueError, match="notes.txt: not a filmkit checkpoint") as refused:
         load_policy(text)
+    assert "weights_only" not in str(refused.value)  # never the advice to unpickle
+    vqa = save_checkpoint(tmp_path / "vqa.pt", FiLMVQA(build_config("cpu", vocab_size=8, num_answers=4)))
+    with pytest.raises(ValueError, match=r"vqa.pt: a VQA model checkpoint, not an RL policy checkpoint"):
+        load_policy(vqa)
+    policy = tmp_path / "policy.pt"
+    save_policy(policy, Policy(PolicyConfig(vocab_size=35, channels=16)), "BabyAI-GoToRedBall-v0", ["<pad>"])
+    with pytest.raises(ValueError, match=r"policy.pt: an RL policy checkpoint, not a VQA model checkpoint"):
+        load_checkpoint(policy)
 
 
 @pytest.mark.parametrize("length", [1, 3])

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from filmkit.checkpoint_file import RL_POLICY, CheckpointError, check_kind, load_torch_file, write_checkpoint_file
 from filmkit.film import FiLM, FiLMGenerator
 
 NUM_ACTIONS = 7
@@ -33,7 +34,9 @@ GOAL_KINDS = ("text", "vector")
 # features the convolutions combine (GoToLocal imitation: 99% in 5 epochs, where "output" stayed below 96% for 25;
 # docs/rl.md). "output": after the second conv, the CLEVR model's placement; format-1 checkpoints were built this way.
 FILM_POSITIONS = ("input", "output")
-CHECKPOINT_FORMAT = 2
+# Policy checkpoint versions: 1 before film_position and memory_skip existed (built as "output", no skip); 2 added
+# them; 3 is the same content in filmkit's shared checkpoint layout (filmkit/checkpoint_file.py).
+POLICY_VERSION = 3
 
 
 @dataclass
@@ -218,10 +221,8 @@ class Policy(nn.Module):
 
 
 def checkpoint_dict(policy: Policy, env_id: str, vocab_words: list[str], history: list[dict], info: dict) -> dict:
-    """What an RL checkpoint holds: plain types and tensors only, so it loads with ``weights_only=True``."""
+    """What an RL checkpoint holds besides the format marker: plain types and tensors only (weights-only loading)."""
     return {
-        "kind": "filmkit-rl-policy",
-        "format": CHECKPOINT_FORMAT,
         "config": asdict(policy.config),
         "env_id": env_id,
         "vocab": vocab_words,
@@ -233,10 +234,16 @@ def checkpoint_dict(policy: Policy, env_id: str, vocab_words: list[str], history
 
 def save_policy(path, policy: Policy, env_id: str, vocab_words: list[str], history=(), info=None) -> None:
     """Write a checkpoint atomically (a reader never sees half of one)."""
-    from filmkit.atomic import atomic_output
+    entries = checkpoint_dict(policy, env_id, vocab_words, list(history), dict(info or {}))
+    write_checkpoint_file(path, RL_POLICY, POLICY_VERSION, entries)
 
-    with atomic_output(path) as handle:
-        torch.save(checkpoint_dict(policy, env_id, vocab_words, list(history), dict(info or {})), handle)
+
+def _read_policy_file(path) -> dict:
+    """A policy checkpoint's dict, files of versions 1 and 2 (marked ``kind``, numbered ``format``) included."""
+    payload = load_torch_file(path)
+    if isinstance(payload, dict) and payload.get("kind") == RL_POLICY and isinstance(payload.get("format"), int):
+        payload = {**payload, "format": RL_POLICY, "format_version": payload["format"]}
+    return check_kind(payload, path, RL_POLICY, POLICY_VERSION)
 
 
 def is_unfinished(path) -> bool:
@@ -246,33 +253,25 @@ def is_unfinished(path) -> bool:
     failed leaves a checkpoint that the next run may replace without ``--overwrite``.
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # not a checkpoint at all: not ours to replace
-        return False
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != "filmkit-rl-policy":
+        checkpoint = _read_policy_file(path)
+    except CheckpointError:  # not a policy checkpoint at all: not ours to replace
         return False
     info = checkpoint.get("info")
     return isinstance(info, dict) and info.get("finished") is False
 
 
 def load_policy(path) -> tuple[Policy, dict]:
-    """Rebuild a policy from a checkpoint; ValueError when the file is not an RL policy checkpoint.
+    """Rebuild a policy from a checkpoint; a CheckpointError (a ValueError) when the file is not a policy checkpoint.
 
     Example::
 
         policy, checkpoint = load_policy("runs/gotoredball.pt")
         checkpoint["env_id"], checkpoint["history"][-1]
     """
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several kinds for files that are not checkpoints
-        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != "filmkit-rl-policy":
-        kind = checkpoint.get("kind", "unknown") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{path}: not an RL policy checkpoint (kind {kind!r}); train one with filmkit rl train-il")
+    checkpoint = _read_policy_file(path)
     config = dict(checkpoint["config"])
-    if checkpoint.get("format", 1) == 1:
-        config.update(film_position="output", memory_skip=False)  # the only architecture before format 2
+    if checkpoint["format_version"] == 1:
+        config.update(film_position="output", memory_skip=False)  # the only architecture before version 2
     policy = Policy(PolicyConfig(**config))
     policy.load_state_dict(checkpoint["state_dict"])
     policy.eval()

@@ -1,7 +1,7 @@
-"""filmkit's own checkpoint file: config, weights, vocabulary and metadata in one torch file.
+"""filmkit's VQA model checkpoint: config, weights, vocabulary and metadata in one torch file.
 
-Loading uses ``torch.load(weights_only=True)``: only tensors and plain containers are read, so a checkpoint from
-an untrusted source cannot execute code. Everything is stored as plain dicts, lists, strings and numbers.
+The file format (atomic writes, weights-only reads, errors that name the file) is shared with the RL policies:
+filmkit/checkpoint_file.py. Everything is stored as plain dicts, lists, strings and numbers.
 """
 
 from __future__ import annotations
@@ -12,19 +12,14 @@ from pathlib import Path
 
 import torch
 
-from filmkit import __version__
-from filmkit.atomic import atomic_output
+from filmkit.checkpoint_file import VQA_MODEL, CheckpointError, write_checkpoint_file
+from filmkit.checkpoint_file import read_checkpoint_file as read_kind
 from filmkit.pretrained import resolve_checkpoint
 from filmkit.vqa.baselines import BaselineConfig, build_model
 from filmkit.vqa.config import FiLMVQAConfig
 from filmkit.vqa.model import FiLMVQA
 
-CHECKPOINT_FORMAT = "filmkit-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable filmkit checkpoint; the message names the file and the reason."""
 
 
 @dataclass
@@ -56,41 +51,14 @@ def save_checkpoint(
     >>> load_checkpoint(path).metadata
     {'step': 0}
     """
-    for name, value in (("vocab", vocab), ("metadata", metadata), ("extra", extra)):
-        check_storable(value, name)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "filmkit_version": __version__,
+    entries = {
         "config": model.config.to_dict(),
         "state_dict": model.state_dict(),
         "vocab": vocab,
         "metadata": metadata or {},
         "extra": extra or {},
     }
-    with atomic_output(path) as handle:
-        torch.save(payload, handle)
-    return Path(path)
-
-
-_PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor, torch.Size)
-
-
-def check_storable(value, where: str) -> None:
-    """Raise TypeError naming the first entry that weights-only loading could not read back."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int)):
-                raise TypeError(f"{where} has a key of type {type(key).__name__}; use str or int keys")
-            check_storable(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            check_storable(item, f"{where}[{index}]")
-    elif not isinstance(value, _PLAIN_TYPES):
-        raise TypeError(
-            f"{where} is a {type(value).__name__}; checkpoints hold only tensors, numbers, strings, "
-            "lists and dicts so that they load without executing code"
-        )
+    return write_checkpoint_file(path, VQA_MODEL, CHECKPOINT_VERSION, entries)
 
 
 def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -99,26 +67,8 @@ def read_checkpoint_file(path: str | os.PathLike, map_location: str | torch.devi
     ``path`` may name a model shipped with filmkit instead of a file: ``"pretrained"`` (see `filmkit.pretrained`).
     """
     path = resolve_checkpoint(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception:  # torch raises several types for corrupt, truncated or code-carrying files
-        # torch's own message suggests weights_only=False, which would execute whatever the file holds: not shown.
-        raise CheckpointError(
-            f"{path}: not a filmkit checkpoint (corrupt or truncated, not a torch file, or it holds objects other "
-            "than tensors and plain containers); filmkit never unpickles such files"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path}: a torch file, but not a filmkit checkpoint (no format marker); checkpoints of the reference "
-            "implementation load with filmkit.vqa.load_reference_checkpoint"
-        )
-    if payload.get("format_version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {payload['format_version']} is newer than this filmkit "
-            f"({__version__}) understands; upgrade filmkit"
-        )
+    reference_hint = "; checkpoints of the reference implementation load with filmkit.vqa.load_reference_checkpoint"
+    payload = read_kind(path, VQA_MODEL, CHECKPOINT_VERSION, map_location, hint=reference_hint)
     for key in ("config", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"{path}: checkpoint has no {key!r} entry")
