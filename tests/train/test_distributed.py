@@ -117,3 +117,63 @@ def test_two_processes_on_half_batches_train_as_one_process_on_the_whole_batch(t
         torch.testing.assert_close(results[0]["final"][name], value, rtol=0, atol=2e-5, msg=name)
         changed |= not torch.equal(value, results[0]["initial"][name])
     assert changed  # the steps did train
+
+
+class _StopBeforeStep3(Exception):
+    pass
+
+
+def _resume_rank_main(rank: int, port: int, cache, run_dir, out_dir, mode: str) -> None:
+    """mode: "straight" trains 4 steps; "stopped" dies before step 3 (last.pt holds step 2); "resumed" finishes."""
+    from filmkit.train.loop import Trainer
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    seen = []
+
+    def on_batch(batch):
+        seen.append(batch["indices"].tolist())
+        if mode == "stopped" and len(seen) == 3:
+            raise _StopBeforeStep3()
+
+    config = tiny_config(max_steps=4, val_every=100, checkpoint_every=2)
+    if mode == "resumed":
+        trainer = Trainer.resume(run_dir, on_batch=on_batch)
+    else:
+        trainer = Trainer(config, cache, run_dir, on_batch=on_batch)
+    try:
+        trainer.run()
+    except _StopBeforeStep3:
+        from filmkit.train import distributed
+
+        distributed.teardown(trainer.context)
+    parameters = {name: value.detach() for name, value in trainer.model.named_parameters()}
+    torch.save({"seen": seen, "parameters": parameters}, out_dir / f"{mode}{rank}.pt")
+
+
+def _launch(mode: str, cache, run_dir, out_dir) -> list[dict]:
+    context = multiprocessing.get_context("spawn")
+    port = _free_port()
+    ranks = [
+        context.Process(target=_resume_rank_main, args=(rank, port, cache, run_dir, out_dir, mode)) for rank in (0, 1)
+    ]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout=180)
+    assert [p.exitcode for p in ranks] == [0, 0], mode
+    return [torch.load(out_dir / f"{mode}{rank}.pt", weights_only=True) for rank in (0, 1)]
+
+
+def test_a_data_parallel_run_resumes_where_it_stopped_with_the_same_weights(tmp_path):
+    cache = tiny_cache(tmp_path)
+    straight = _launch("straight", cache, tmp_path / "straight", tmp_path)
+    stopped = _launch("stopped", cache, tmp_path / "stopped", tmp_path)
+    resumed = _launch("resumed", cache, tmp_path / "stopped", tmp_path)
+    for rank in (0, 1):
+        # each rank resumes its own shard at the batch after the checkpoint: the batches of the straight run
+        assert stopped[rank]["seen"][:2] + resumed[rank]["seen"] == straight[rank]["seen"]
+        for name, value in straight[rank]["parameters"].items():
+            torch.testing.assert_close(resumed[rank]["parameters"][name], value, rtol=0, atol=1e-6, msg=name)
