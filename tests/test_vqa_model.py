@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_batch, tiny_config
 from filmkit.vqa import FILM_PLACEMENTS, PRESETS, FiLMVQA, build_config, count_parameters
+from filmkit.vqa.model import check_image_index
 
 
 def test_paper_parameter_counts_are_exact():
@@ -222,3 +223,17 @@ def test_an_image_index_runs_the_stem_once_per_image_with_the_same_answers():
         model(images, questions, torch.tensor([0, 1, 2, 3, 0]))
     with pytest.raises(ValueError, match="one entry per question"):
         model(images, questions, torch.tensor([0, 1]))
+
+
+def test_input_checks_read_token_values_only_on_the_cpu(monkeypatch):
+    """On an accelerator a value check waits for the device; a meta tensor (no values) stands in for one."""
+    model = FiLMVQA(build_config("cpu", vocab_size=20, num_answers=8))
+    on_device = torch.tensor([[1, 25, 2]]).to("meta")  # 25 is outside the vocabulary, but cannot be read here
+    model.check_questions(on_device)
+    check_image_index(torch.tensor([0, 3]).to("meta"), 2, 2)
+    monkeypatch.setenv("FILMKIT_DEBUG_CHECKS", "1")  # debugging asks for every check, syncs and all
+    with pytest.raises(RuntimeError, match="meta tensors"):
+        model.check_questions(on_device)  # it tries to read the values (meta tensors have none)
+    monkeypatch.delenv("FILMKIT_DEBUG_CHECKS")
+    with pytest.raises(ValueError, match="token id 25 is outside the vocabulary"):
+        model.check_questions(torch.tensor([[1, 25, 2]]))
