@@ -99,6 +99,28 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cache, tmp_pa
     assert all(torch.isfinite(v).all() for v in good.model.state_dict().values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("log_every", [2, 4])
+def test_on_an_accelerator_a_nan_is_caught_at_the_next_read_and_never_saved(cache, tmp_path, monkeypatch, log_every):
+    """Where reading the loss costs a host sync it is read at log steps and before saves (simulated on the CPU)."""
+    original = FiLMVQA.forward
+    calls = {"n": 0}
+
+    def forward(self, images, questions):
+        calls["n"] += 1
+        logits = original(self, images, questions)
+        return logits * float("nan") if calls["n"] == 5 and self.training else logits
+
+    monkeypatch.setattr(FiLMVQA, "forward", forward)
+    trainer = Trainer(tiny_config(log_every=log_every, val_every=100), cache, tmp_path / "run")
+    trainer._reads_each_step = False
+    # step 5 is bad; step 6 logs (log_every 2) or saves (checkpoint_every 3): either read stops the run there
+    with pytest.raises(TrainingError, match=r"the loss became non-finite by step 6.*last good checkpoint"):
+        trainer.run()
+    good = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert good.metadata["step"] == 3
+    assert all(torch.isfinite(v).all() for v in good.model.state_dict().values() if v.is_floating_point())
+
+
 def test_bad_settings_and_data_are_reported(cache, tmp_path):
     with pytest.raises(ValueError, match="schedule = 'wavy'"):
         tiny_config(schedule="wavy")

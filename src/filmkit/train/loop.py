@@ -201,6 +201,10 @@ class Trainer:
             except ValueError as error:
                 raise TrainingError(str(error)) from None
         self._scene_tally = torch.zeros(len(ATTRIBUTES) + 1, dtype=torch.long, device=self.device)
+        self._window = torch.zeros(4, dtype=torch.float64, device=self.device)  # see _train_step
+        # Reading a value from the device is free on the CPU and a wait (host sync) on an accelerator: the loss and
+        # accuracy are read there at log steps, and the finiteness check before each save, not at every step.
+        self._reads_each_step = self.device.type == "cpu"
         if config.sync_batchnorm and self.context.distributed:
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.optimizer = make_adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -357,6 +361,8 @@ class Trainer:
         }
 
     def _save(self, name: str, val_accuracy: float | None = None) -> None:
+        if not self._reads_each_step:  # never save weights that a non-finite step reached
+            self._stop_if_not_finite(self._window[3].item() == 0, f"non-finite by step {self.step}")
         if self.context.is_main:
             save_checkpoint(
                 self.run_dir / name,
@@ -456,13 +462,14 @@ class Trainer:
         """
         config = self.config
         window_samples, window_start = 0, time.perf_counter()
-        running_loss, running_correct, running_count = 0.0, 0, 0
+        read_every = 1 if self._reads_each_step else config.log_every  # see __init__
+        shown_loss, shown_accuracy = float("nan"), float("nan")
         stopped_early = self._out_of_time()  # a resumed run whose time was already spent trains no further
         val_accuracy = None
         while self.step < self.max_steps and not stopped_early:
             self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
             for batch in self.loader:
-                loss, correct = self._train_step(batch)
+                self._train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
                 if config.fit_steps_to_time and config.max_steps is None:
@@ -470,25 +477,25 @@ class Trainer:
                 size = len(batch["answers"])  # a grouped batch can be a few questions short of batch_size
                 window_samples += size * self.context.world_size
                 self.samples_seen += size * self.context.world_size
-                running_loss += loss * size
-                running_correct += correct
-                running_count += size
                 elapsed = time.perf_counter() - window_start
                 rate = window_samples / elapsed if elapsed > 0 else 0.0
-                if self.step % config.log_every == 0 or self.step == self.max_steps:
+                log_now = self.step % config.log_every == 0 or self.step == self.max_steps
+                if log_now or self.step % read_every == 0:
+                    shown_loss, shown_accuracy = self._read_window()
+                if log_now:
                     self._log(
                         {
                             "step": self.step,
                             "epoch": self.epoch,
-                            "loss": running_loss / running_count,
-                            "accuracy": running_correct / running_count,
+                            "loss": shown_loss,
+                            "accuracy": shown_accuracy,
                             "lr": self.scheduler.get_last_lr()[0],
                             "samples_per_s": rate,
                             "elapsed_s": time.perf_counter() - started,
                             **self._scene_record(),
                         }
                     )
-                    running_loss, running_correct, running_count = 0.0, 0, 0
+                    self._window.zero_()
                     window_samples, window_start = 0, time.perf_counter()
                 if self.step % config.val_every == 0:
                     val_accuracy = self.validate(self.val_subset)
@@ -498,7 +505,13 @@ class Trainer:
                 if self.on_progress and self.context.is_main:
                     self.on_progress(
                         StepReport(
-                            self.step, self.max_steps, loss, correct / size, rate, val_accuracy, self.best_val_accuracy
+                            self.step,
+                            self.max_steps,
+                            shown_loss,
+                            shown_accuracy,
+                            rate,
+                            val_accuracy,
+                            self.best_val_accuracy,
                         )
                     )
                 # Every process stops at the same step, whichever of them the signal reached.
@@ -579,7 +592,7 @@ class Trainer:
         patience = self.config.early_stopping
         return patience is not None and self.validations_without_gain >= patience
 
-    def _train_step(self, batch: dict) -> tuple[float, int]:
+    def _train_step(self, batch: dict) -> None:
         if self.config.freeze == "visual":
             self.model.network.eval()  # frozen means its batch-norm statistics too (validation sets train() back)
         images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
@@ -601,14 +614,8 @@ class Trainer:
                 logits = self.forward_model(images, questions, **shared)
             loss = F.cross_entropy(logits.float(), answers)
             total = loss + scene_weight * scene if scene_weight > 0 else loss
-        finite = distributed.all_agree(bool(torch.isfinite(loss)), self.context, self.device)
-        if not finite:
-            last = self.run_dir / LAST
-            where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-            raise TrainingError(
-                f"the loss became {loss.item()} at step {self.step + 1}; training stopped and {where}. "
-                "Try a lower learning rate, --set grad_clip=1.0, or fp32."
-            )
+        if self._reads_each_step:  # stop before a non-finite loss reaches the weights
+            self._stop_if_not_finite(bool(torch.isfinite(loss)), f"{loss.item()} at step {self.step + 1}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.config.grad_clip is not None:
@@ -617,8 +624,28 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        correct = int((logits.argmax(dim=1) == answers).sum())
-        return loss.item(), correct
+        # loss sum, correct answers, questions and non-finite losses since the last log line, on the device
+        correct = (logits.argmax(dim=1) == answers).sum()
+        size = answers.new_tensor(len(answers), dtype=torch.float64)
+        step = torch.stack([loss.detach().double() * size, correct.double(), size, (~torch.isfinite(loss)).double()])
+        self._window += step
+
+    def _read_window(self) -> tuple[float, float]:
+        """Mean loss and accuracy since the last log line (one read of the device); stops on a non-finite loss."""
+        loss_sum, correct, count, nonfinite = self._window.tolist()
+        self._stop_if_not_finite(nonfinite == 0, f"non-finite by step {self.step}")
+        return loss_sum / max(count, 1), correct / max(count, 1)
+
+    def _stop_if_not_finite(self, finite: bool, what: str) -> None:
+        """A TrainingError that names the last good checkpoint unless every rank's loss was finite."""
+        if distributed.all_agree(finite, self.context, self.device):
+            return
+        last = self.run_dir / LAST
+        where = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+        raise TrainingError(
+            f"the loss became {what}; training stopped and {where}. "
+            "Try a lower learning rate, --set grad_clip=1.0, or fp32."
+        )
 
     # ---- resume ------------------------------------------------------------------------------------------
     @classmethod
