@@ -222,3 +222,26 @@ def test_a_run_draws_its_learning_curves_beside_the_metrics(cache, tmp_path):
     Trainer(tiny_config(curves=True), cache, tmp_path / "run").run()
     with Image.open(tmp_path / "run" / "curves.png") as picture:
         assert picture.format == "PNG" and picture.width > 600
+
+
+def test_compile_traces_the_visual_network_whole_and_trains_as_eager_does(cache, tmp_path, monkeypatch):
+    """--compile on the CPU. Inductor takes about a minute to build even a tiny model, so the test compiles with
+    torch's aot_eager backend and fullgraph=True: the same tracing, with no graph break allowed, without codegen."""
+    original = torch.nn.Module.compile
+    compiled = []
+
+    def traced_whole(module, **options):
+        compiled.append(type(module).__name__)
+        original(module, backend="aot_eager", fullgraph=True)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", traced_whole)
+    config = tiny_config(max_steps=3, val_every=3)
+    config.model["block_dropout"] = 0.0  # dropout draws differently under tracing
+    eager = Trainer(config, cache, tmp_path / "eager")
+    eager.run()
+    faster = Trainer(tiny_config(**{**config.to_dict(), "compile": True}), cache, tmp_path / "compiled")
+    faster.run()
+    assert compiled == ["FiLMedNetwork"]
+    for name, value in eager.model.state_dict().items():  # and the checkpoint keeps the weights' names
+        torch.testing.assert_close(faster.model.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert set(load_checkpoint(tmp_path / "compiled" / "last.pt").model.state_dict()) == set(eager.model.state_dict())

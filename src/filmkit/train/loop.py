@@ -309,7 +309,9 @@ class Trainer:
     def _wrap_model(self):
         model = self.model
         if self.config.compile:
-            model = torch.compile(model)
+            # In place (the weights keep their names in checkpoints), and for FiLM only the visual network, where
+            # batch norm, FiLM and ReLU fuse: torch.compile cannot trace the question encoder's GRU.
+            getattr(model, "network", model).compile()
         if self.context.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

@@ -189,7 +189,12 @@ def check_image_index(image_index: torch.Tensor | None, num_images: int, num_que
 
 
 def reads_values(tensor: torch.Tensor) -> bool:
-    """Whether input checks may read ``tensor``'s values: on the CPU (free), elsewhere only when debugging."""
+    """Whether input checks may read ``tensor``'s values: on the CPU (free), elsewhere only when debugging.
+
+    Never inside ``torch.compile``: a read there breaks the graph in two (the eager call checks the same inputs).
+    """
+    if torch.compiler.is_compiling():
+        return False
     return tensor.device.type == "cpu" or os.environ.get("FILMKIT_DEBUG_CHECKS") == "1"
 
 
