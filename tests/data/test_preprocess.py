@@ -89,3 +89,12 @@ def test_worker_processes_are_started_only_for_enough_images(tmp_path, monkeypat
     for name in ("train_images.h5", "val_images.h5"):
         with h5py.File(tmp_path / "small" / name) as one, h5py.File(tmp_path / "pooled" / name) as two:
             assert np.array_equal(one["images"][()], two["images"][()])
+
+
+def test_pixels_can_travel_as_uint8_and_scale_to_the_same_floats(cache):
+    from filmkit.data.dataset import to_unit_range
+
+    floats, raw = CachedSplit(cache, "train"), CachedSplit(cache, "train", pixels_as_uint8=True)
+    as_stored = raw[[0, 3, 4]]["images"]
+    assert as_stored.dtype == torch.uint8 and as_stored.max() > 1  # the stored bytes, not yet scaled
+    assert torch.equal(to_unit_range(as_stored), floats[[0, 3, 4]]["images"])

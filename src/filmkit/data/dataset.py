@@ -17,7 +17,8 @@ class CachedSplit(Dataset):
     """Questions, answers and images of one cached split.
 
     Indexing with a list of indices (what :func:`make_loader` does) returns a ready batch dict:
-    ``images`` float (B, C, H, W) (uint8 pixels scaled to [0, 1] on the fly), ``questions`` int64 (B, T) trimmed
+    ``images`` float (B, C, H, W) (uint8 pixels scaled to [0, 1] on the fly, or left uint8 with
+    ``pixels_as_uint8``), ``questions`` int64 (B, T) trimmed
     to the batch's longest question, ``answers`` (-1 where the split has none), ``categories``, ``functions``,
     ``families`` and ``indices`` (positions in the split, for writing predictions in question order).
 
@@ -30,10 +31,19 @@ class CachedSplit(Dataset):
         batch = split[[0, 1, 2]]          # a dict of tensors; batch["images"].shape == (3, 3, 128, 128)
     """
 
-    def __init__(self, cache_dir: str | Path, split: str, vocab: Vocab | None = None, unique_images: bool = False):
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        split: str,
+        vocab: Vocab | None = None,
+        unique_images: bool = False,
+        pixels_as_uint8: bool = False,
+    ):
         self.cache_dir = Path(cache_dir)
         self.split = split
         self.unique_images = unique_images
+        # uint8 pixels as stored, for a caller that scales them on its device (a quarter of the bytes to copy)
+        self.pixels_as_uint8 = pixels_as_uint8
         self.vocab = vocab or Vocab.load(self.cache_dir / "vocab.json")
         self.arrays = read_split(self.cache_dir, split, self.vocab)
         self._images = None  # opened lazily, once per process, so that worker processes map the file themselves
@@ -62,7 +72,10 @@ class CachedSplit(Dataset):
             rows, image_index = np.unique(rows, return_inverse=True)
             extra["image_index"] = torch.from_numpy(image_index.astype(np.int64))
         pixels = torch.from_numpy(np.ascontiguousarray(read_rows(self._images, rows)))
-        images = pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels.float()
+        if pixels.dtype == torch.uint8:
+            images = pixels if self.pixels_as_uint8 else to_unit_range(pixels)
+        else:
+            images = pixels.float()
         questions = self.arrays.questions[positions]
         longest = max(1, int((questions != 0).sum(axis=1).max()))
         arrays = self.arrays
@@ -87,6 +100,11 @@ class CachedSplit(Dataset):
     def __getstate__(self) -> dict:
         # Worker processes reopen the memory map themselves instead of pickling it.
         return {**self.__dict__, "_images": None}
+
+
+def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as floats in [0, 1], the model's input, on whatever device they are."""
+    return pixels.float().div_(255.0)
 
 
 def keep_batch(batch: dict) -> dict:

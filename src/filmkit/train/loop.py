@@ -23,7 +23,7 @@ import yaml
 
 from filmkit.atomic import atomic_output, is_taken
 from filmkit.data.cache import read_manifest
-from filmkit.data.dataset import CachedSplit, make_loader
+from filmkit.data.dataset import CachedSplit, make_loader, to_unit_range
 from filmkit.data.locate import is_cache, locate_cache
 from filmkit.train import distributed
 from filmkit.train.augment import random_shift
@@ -173,7 +173,9 @@ class Trainer:
         torch.manual_seed(config.seed)
 
         self.cache = self._locate_data(data)
-        self.train_set = CachedSplit(self.cache, config.train_split, unique_images=config.questions_per_image > 1)
+        grouped = config.questions_per_image > 1
+        # Pixels travel to the device as uint8 and become floats there: a quarter of the bytes to copy to a GPU.
+        self.train_set = CachedSplit(self.cache, config.train_split, unique_images=grouped, pixels_as_uint8=True)
         self.vocab = self.train_set.vocab
         if not self.train_set.has_answers:
             raise TrainingError(f"{self.cache}: split {config.train_split!r} lacks answers; it cannot be trained on")
@@ -597,7 +599,10 @@ class Trainer:
     def _train_step(self, batch: dict) -> None:
         if self.config.freeze == "visual":
             self.model.network.eval()  # frozen means its batch-norm statistics too (validation sets train() back)
-        images = random_shift(batch["images"].to(self.device, non_blocking=True), self.config.augment_shift)
+        images = batch["images"].to(self.device, non_blocking=True)
+        if images.dtype == torch.uint8:
+            images = to_unit_range(images)
+        images = random_shift(images, self.config.augment_shift)
         questions = batch["questions"].to(self.device, non_blocking=True)
         answers = batch["answers"].to(self.device, non_blocking=True)
         shared = {}  # a grouped batch holds each image once; image_index says which one each question is about

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from filmkit.clevr.properties import load_properties
 from filmkit.data.cache import questions_file, read_manifest
+from filmkit.data.dataset import to_unit_range
 
 ATTRIBUTES = ("color", "shape", "material", "size")
 EMPTY = -1
@@ -133,7 +134,9 @@ def scene_accuracy(model, split, targets: np.ndarray, batch_size: int = 256) -> 
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         batch = split[[first_question[row] for row in chunk]]
-        _, scene_logits = model(batch["images"].to(device), batch["questions"].to(device), with_scene=True)
+        images = batch["images"].to(device)
+        images = to_unit_range(images) if images.dtype == torch.uint8 else images
+        _, scene_logits = model(images, batch["questions"].to(device), with_scene=True)
         target = torch.from_numpy(targets[chunk]).long().to(device)
         _, right, count = scene_loss(scene_logits, target)
         correct += right.cpu()
