@@ -26,6 +26,7 @@ LEVERS = [
     ("cnn-lstm baseline", "cnn-lstm", []),
     ("peak lr 1e-3", "film", ["lr=1e-3"]),
     ("peak lr 4e-3", "film", ["lr=4e-3"]),
+    ("scene supervision (not in the paper)", "film", ["scene_loss_weight=1"]),
 ]
 
 
