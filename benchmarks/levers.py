@@ -27,6 +27,8 @@ LEVERS = [
     ("peak lr 1e-3", "film", ["lr=1e-3"]),
     ("peak lr 4e-3", "film", ["lr=4e-3"]),
     ("scene supervision (not in the paper)", "film", ["scene_loss_weight=1"]),
+    ("curriculum by objects (first epoch)", "film", ["curriculum=objects"]),
+    ("curriculum by program length (first epoch)", "film", ["curriculum=program"]),
 ]
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from filmkit.data.sampler import ShardedBatchSampler
@@ -122,3 +123,24 @@ def test_no_two_seed_and_epoch_pairs_share_a_permutation():
     later.set_epoch(100_003)
     first = ShardedBatchSampler(50, batch_size=50, seed=1)
     assert later.shard().tolist() != first.shard().tolist()
+
+
+def test_a_curriculum_orders_the_first_epoch_by_its_key_and_shuffles_the_rest():
+    from filmkit.data.sampler import ImageGroupedBatchSampler
+
+    rng = np.random.default_rng(0)
+    image_of = np.repeat(np.arange(40), 5)  # 40 images, 5 questions each
+    objects = rng.integers(3, 11, size=40)[image_of]  # the key of a question: the objects in its image
+    sampler = ImageGroupedBatchSampler(image_of, batch_size=10, per_image=5, first_epoch_key=objects, seed=3)
+    first = list(sampler)
+    keys = [objects[batch].max() for batch in first]
+    assert keys == sorted(keys) and keys[0] == 3 and keys[-1] == 10
+    assert sorted(sum(first, [])) == list(range(200))  # still every question once
+    sampler.set_epoch(0, start_batch=7)
+    assert list(sampler) == first[7:]  # a resumed first epoch goes on in the same order
+    sampler.set_epoch(1)
+    later = [objects[batch].max() for batch in sampler]
+    assert later != sorted(later)  # afterwards, shuffled as without a curriculum
+    plain = ImageGroupedBatchSampler(image_of, batch_size=10, per_image=5, seed=3)
+    plain.set_epoch(1)
+    assert list(plain) == list(sampler)

@@ -1,4 +1,5 @@
-"""Scene supervision: per-cell targets from scene graphs, aligned with the cache's images, and trained with FiLM."""
+"""Training from scene graphs: scene supervision (per-cell targets aligned with the cache's images, trained with
+FiLM) and the curriculum that orders the first epoch by the objects in each image."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from filmkit.train.scene_supervision import (
     scene_accuracy,
     scene_classes,
     scene_loss,
+    split_scenes,
     split_targets,
     target_maps,
 )
@@ -161,3 +163,23 @@ def test_a_speedrun_with_scene_supervision_reports_what_the_head_reads_on_valida
     assert scene == scene_accuracy(trained, split, targets)
     assert scene["objectness"] > scene_accuracy(untrained, split, targets)["objectness"] + 10
     assert "the scene head names color" in result.report.read_text()
+
+
+def test_the_objects_curriculum_starts_with_the_fewest_objects_and_the_program_one_with_short_programs(micro_data):
+    seen = []
+    config = scene_config(scene_loss_weight=0.0, curriculum="objects", batch_size=3, max_steps=4, val_every=100)
+    trainer = Trainer(config, micro_data, micro_data.parent / "curriculum", on_batch=seen.append)
+    trainer.run()
+    scenes = split_scenes(trainer.cache, "train")
+    rows = [trainer.train_set.arrays.image_rows[batch["indices"].numpy()] for batch in seen]
+    objects = [max(len(scenes[row]["objects"]) for row in batch_rows) for batch_rows in rows]
+    assert objects == sorted(objects) and objects[0] < objects[-1]  # 3 objects, then 4, then 5
+    seen.clear()
+    config = scene_config(scene_loss_weight=0.0, curriculum="program", batch_size=3, max_steps=4, val_every=100)
+    Trainer(config, micro_data, micro_data.parent / "by-program", on_batch=seen.append).run()
+    with h5py.File(questions_file(trainer.cache, "train"), "r") as handle:
+        lengths = (handle["programs"][()] != 0).sum(axis=1)
+    longest = [int(lengths[batch["indices"].numpy()].max()) for batch in seen]
+    assert longest == sorted(longest) and longest[0] < longest[-1]
+    with pytest.raises(ValueError, match="questions_per_image >= 2"):
+        scene_config(curriculum="program", questions_per_image=1)

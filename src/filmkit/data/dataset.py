@@ -125,11 +125,13 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
     questions_per_image: int = 1,
+    first_epoch_key=None,
 ) -> tuple[DataLoader, ShardedBatchSampler]:
     """A DataLoader over ``dataset`` and its sampler (call ``sampler.set_epoch(epoch, start_batch)`` to resume).
 
     ``questions_per_image`` above 1 groups each batch's questions by image (`ImageGroupedBatchSampler`); the
-    dataset must then serve ``unique_images``.
+    dataset must then serve ``unique_images``. ``first_epoch_key`` (one number per question) orders the first
+    epoch's groups from the smallest key up: a curriculum.
 
     Example::
 
@@ -143,7 +145,8 @@ def make_loader(
     if questions_per_image > 1:
         if not dataset.unique_images:
             raise ValueError("questions_per_image > 1 needs a dataset made with unique_images=True")
-        sampler = ImageGroupedBatchSampler(dataset.arrays.image_rows, batch_size, questions_per_image, **options)
+        image_rows = dataset.arrays.image_rows
+        sampler = ImageGroupedBatchSampler(image_rows, batch_size, questions_per_image, first_epoch_key, **options)
     else:
         sampler = ShardedBatchSampler(len(dataset), batch_size, **options)
     loader = DataLoader(

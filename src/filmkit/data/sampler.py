@@ -110,9 +110,14 @@ class ImageGroupedBatchSampler(ShardedBatchSampler):
     True
     """
 
-    def __init__(self, image_of_question, batch_size: int, per_image: int, **options):
+    def __init__(self, image_of_question, batch_size: int, per_image: int, first_epoch_key=None, **options):
         image_of = np.asarray(image_of_question, dtype=np.int64)
         super().__init__(len(image_of), batch_size, **options)
+        # A curriculum: a number per question (the objects in its image, say); epoch 0 serves the groups from the
+        # smallest to the largest (shuffled among equals), later epochs in the usual shuffled order.
+        self.first_epoch_key = None if first_epoch_key is None else np.asarray(first_epoch_key)
+        if self.first_epoch_key is not None and self.first_epoch_key.shape != image_of.shape:
+            raise ValueError(f"first_epoch_key needs one value per question ({len(image_of)})")
         if not 1 <= per_image <= batch_size:
             raise ValueError(f"per_image must be between 1 and the batch size {batch_size}, got {per_image}")
         self.image_of = image_of
@@ -133,6 +138,9 @@ class ImageGroupedBatchSampler(ShardedBatchSampler):
         groups = np.split(by_image, np.flatnonzero(rank_in_image % self.per_image == 0)[1:])
         if self.shuffle:
             groups = [groups[i] for i in rng.permutation(len(groups))]
+        if self.epoch == 0 and self.first_epoch_key is not None:
+            keys = [self.first_epoch_key[group].max() for group in groups]
+            groups = [groups[i] for i in np.argsort(keys, kind="stable")]
         if self.equal_shards:
             groups = groups[: len(groups) - len(groups) % self.world_size]
         groups = groups[self.rank :: self.world_size]

@@ -13,6 +13,7 @@ from filmkit.vqa.baselines import ARCHITECTURES, BaselineConfig, baseline_config
 from filmkit.vqa.config import PRESETS, FiLMVQAConfig, build_config
 
 SCHEDULES = ("constant", "cosine", "linear")
+CURRICULA = ("none", "objects", "program")
 DEVICES = ("auto", "cpu", "cuda")
 FREEZES = ("none", "visual")
 
@@ -51,6 +52,10 @@ class TrainConfig:
     # Weight of the scene-supervision loss (filmkit.train.scene_supervision): the stem also names the object centred
     # in each cell, from the training split's scene graphs. 0 = off, the paper (question-answer pairs only).
     scene_loss_weight: float = 0.0
+    # Curriculum: the first epoch from the simplest questions to the hardest, then shuffled epochs as usual; by the
+    # objects in the image ("objects", from the split's scene file) or the length of the question's program
+    # ("program"). Needs questions_per_image > 1 (the grouped sampler). "none" = the paper's shuffled order.
+    curriculum: str = "none"
     val_every: int = 500  # steps between validations on a fixed subset
     val_subset: int = 1000  # questions in that subset; the full split is evaluated at the end
     early_stopping: int | None = None  # stop after this many validations without improvement
@@ -88,7 +93,13 @@ class TrainConfig:
         unknown = sorted(set(self.model) - known)
         if unknown:
             raise ValueError(f"unknown model setting(s): {', '.join('model.' + name for name in unknown)}")
-        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "device": DEVICES, "freeze": FREEZES}
+        choices = {
+            "schedule": SCHEDULES,
+            "precision": PRECISIONS,
+            "device": DEVICES,
+            "freeze": FREEZES,
+            "curriculum": CURRICULA,
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} = {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
@@ -104,6 +115,8 @@ class TrainConfig:
             )
         if self.augment_shift < 0:
             raise ValueError(f"augment_shift must be at least 0 pixels, got {self.augment_shift}")
+        if self.curriculum != "none" and self.questions_per_image < 2:
+            raise ValueError(f"curriculum = {self.curriculum!r} orders grouped batches: set questions_per_image >= 2")
         if self.scene_loss_weight < 0:
             raise ValueError(f"scene_loss_weight must be at least 0, got {self.scene_loss_weight:g}")
         if self.scene_loss_weight > 0 and self.architecture != "film":
@@ -148,6 +161,7 @@ _SETTING_TYPES = {
     "grad_clip": (float, type(None)),
     "augment_shift": (int,),
     "scene_loss_weight": (float,),
+    "curriculum": (str,),
     "val_every": (int,),
     "val_subset": (int,),
     "early_stopping": (int, type(None)),

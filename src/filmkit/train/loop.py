@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
+import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 
 from filmkit.atomic import atomic_output, is_taken
-from filmkit.data.cache import read_manifest
+from filmkit.data.cache import questions_file, read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader, to_unit_range
 from filmkit.data.locate import is_cache, locate_cache
 from filmkit.train import distributed
@@ -32,7 +34,7 @@ from filmkit.train.denormals import flush_denormals
 from filmkit.train.devices import autocast_context, resolve_device
 from filmkit.train.evaluate import evaluate
 from filmkit.train.interrupt import StopRequests, TrainingInterrupted
-from filmkit.train.scene_supervision import ATTRIBUTES, scene_loss, split_targets
+from filmkit.train.scene_supervision import ATTRIBUTES, scene_loss, split_scenes, split_targets
 from filmkit.vqa import load_checkpoint, save_checkpoint
 from filmkit.vqa.baselines import build_model
 from filmkit.vqa.checkpoint import read_checkpoint_file
@@ -220,6 +222,7 @@ class Trainer:
             num_workers=config.num_workers,
             pin_memory=self.device.type == "cuda",
             questions_per_image=config.questions_per_image,
+            first_epoch_key=self._curriculum_key(),
         )
         batches = self.sampler.batches_per_epoch()
         self.max_steps = config.max_steps or max(1, math.ceil(config.epochs * batches))
@@ -246,6 +249,23 @@ class Trainer:
         self.forward_model = self._wrap_model()
 
     # ---- setup -------------------------------------------------------------------------------------------
+    def _curriculum_key(self):
+        """Per training question, how hard the curriculum counts it (None without a curriculum)."""
+        kind = self.config.curriculum
+        if kind == "none":
+            return None
+        if kind == "objects":
+            try:
+                scenes = split_scenes(self.cache, self.config.train_split, why="curriculum = 'objects'")
+            except ValueError as error:
+                raise TrainingError(str(error)) from None
+            objects = np.array([len(scene.get("objects", [])) for scene in scenes])
+            return objects[self.train_set.arrays.image_rows]
+        with h5py.File(questions_file(self.cache, self.config.train_split), "r") as handle:
+            if "programs" not in handle:
+                raise TrainingError(f"curriculum = 'program' needs programs, and {self.cache} has none")
+            return (handle["programs"][()] != 0).sum(axis=1)
+
     def _claim_run_dir(self, overwrite: bool) -> None:
         """Start in ``run_dir``: free, left by a run that failed before its first checkpoint, or ``overwrite``.
 

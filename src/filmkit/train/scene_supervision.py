@@ -74,16 +74,18 @@ def target_maps(scenes: list[dict], map_size: tuple[int, int], source: str = "sc
     return maps
 
 
-def split_targets(cache_dir: str | Path, split: str, map_size: tuple[int, int]) -> np.ndarray:
-    """Targets for every image row of a cached split, read from the scene file of the dataset it was cached from."""
-    cache_dir = Path(cache_dir)
+def scene_file(cache_dir: str | Path, split: str) -> Path:
+    """Where the scene graphs of a cached split are: in the dataset folder the cache was made from."""
     source = Path((read_manifest(cache_dir) or {}).get("source", cache_dir))
-    scene_path = source / "scenes" / f"CLEVR_{split}_scenes.json"
+    return source / "scenes" / f"CLEVR_{split}_scenes.json"
+
+
+def split_scenes(cache_dir: str | Path, split: str, why: str = "scene supervision") -> list[dict]:
+    """The scene of every image row of a cached split, read from the scene file of the dataset it was cached from."""
+    cache_dir = Path(cache_dir)
+    scene_path = scene_file(cache_dir, split)
     if not scene_path.is_file():
-        raise ValueError(
-            f"scene supervision needs {scene_path} (the scene graphs of split {split!r}); "
-            "set scene_loss_weight=0 to train without it"
-        )
+        raise ValueError(f"{why} needs {scene_path} (the scene graphs of split {split!r})")
     with h5py.File(questions_file(cache_dir, split), "r") as handle:
         if "image_index" not in handle:
             raise ValueError(f"{questions_file(cache_dir, split)}: no 'image_index' dataset to match scenes by")
@@ -94,7 +96,13 @@ def split_targets(cache_dir: str | Path, split: str, map_size: tuple[int, int]) 
     missing = [int(index) for index in image_of_row if int(index) not in scenes]
     if missing:
         raise ValueError(f"{scene_path}: no scene for image_index {missing[0]} ({len(missing)} images without one)")
-    return target_maps([scenes[int(index)] for index in image_of_row], map_size, source=str(scene_path))
+    return [scenes[int(index)] for index in image_of_row]
+
+
+def split_targets(cache_dir: str | Path, split: str, map_size: tuple[int, int]) -> np.ndarray:
+    """Targets for every image row of a cached split (`split_scenes`, then `target_maps`)."""
+    why = "scene supervision (set scene_loss_weight=0 to train without it)"
+    return target_maps(split_scenes(cache_dir, split, why), map_size, source=str(scene_file(cache_dir, split)))
 
 
 def scene_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
