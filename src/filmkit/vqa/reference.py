@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import torch
 
-from filmkit.vqa.checkpoint import CheckpointError
+from filmkit.checkpoint_file import CheckpointError
 from filmkit.vqa.config import FiLMVQAConfig
 from filmkit.vqa.model import FiLMVQA
 
@@ -125,7 +125,7 @@ def load_reference_checkpoint(
     >>> torch.save({"model": torch.zeros(1)}, path)  # some other torch file
     >>> load_reference_checkpoint(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    filmkit.vqa.checkpoint.CheckpointError: ...best.pt: not a checkpoint of the reference FiLM code: ...
+    filmkit.checkpoint_file.CheckpointError: ...best.pt: not a checkpoint of the reference FiLM code: ...
     """
     path = Path(path)
     checkpoint = read_reference_file(path, map_location)
