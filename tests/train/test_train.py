@@ -82,16 +82,21 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(cache, tmp_path):
     assert steps == sorted(steps)  # records logged after the checkpoint by the killed run were dropped
 
 
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cache, tmp_path, monkeypatch):
+def nan_logits_at_training_call(number: int, monkeypatch) -> None:
+    """Make the model's ``number``-th training forward pass return NaN logits (a diverged step)."""
     original = FiLMVQA.forward
     calls = {"n": 0}
 
     def forward(self, images, questions):
         calls["n"] += 1
         logits = original(self, images, questions)
-        return logits * float("nan") if calls["n"] == 5 and self.training else logits
+        return logits * float("nan") if calls["n"] == number and self.training else logits
 
     monkeypatch.setattr(FiLMVQA, "forward", forward)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cache, tmp_path, monkeypatch):
+    nan_logits_at_training_call(5, monkeypatch)
     with pytest.raises(TrainingError, match=r"the loss became nan at step 5.*last good checkpoint is .*last.pt"):
         Trainer(tiny_config(), cache, tmp_path / "run").run()
     good = load_checkpoint(tmp_path / "run" / "last.pt")
@@ -102,15 +107,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(cache, tmp_pa
 @pytest.mark.parametrize("log_every", [2, 4])
 def test_on_an_accelerator_a_nan_is_caught_at_the_next_read_and_never_saved(cache, tmp_path, monkeypatch, log_every):
     """Where reading the loss costs a host sync it is read at log steps and before saves (simulated on the CPU)."""
-    original = FiLMVQA.forward
-    calls = {"n": 0}
-
-    def forward(self, images, questions):
-        calls["n"] += 1
-        logits = original(self, images, questions)
-        return logits * float("nan") if calls["n"] == 5 and self.training else logits
-
-    monkeypatch.setattr(FiLMVQA, "forward", forward)
+    nan_logits_at_training_call(5, monkeypatch)
     trainer = Trainer(tiny_config(log_every=log_every, val_every=100), cache, tmp_path / "run")
     trainer._reads_each_step = False
     # step 5 is bad; step 6 logs (log_every 2) or saves (checkpoint_every 3): either read stops the run there

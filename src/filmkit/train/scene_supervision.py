@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -38,11 +39,12 @@ EMPTY = -1
 SOURCE_WIDTH, SOURCE_HEIGHT = 480, 320
 
 
-def attribute_names() -> dict[str, list[str]]:
+@functools.cache  # read once per process: scene_loss asks at every training step
+def attribute_names() -> dict[str, tuple[str, ...]]:
     """Each attribute's values in a fixed order (sorted names of the CLEVR world): the head's class indices."""
     properties = load_properties()
     groups = {"color": properties.colors, "shape": properties.shapes, "material": properties.materials}
-    return {**{name: sorted(values) for name, values in groups.items()}, "size": sorted(properties.sizes)}
+    return {**{name: tuple(sorted(values)) for name, values in groups.items()}, "size": tuple(sorted(properties.sizes))}
 
 
 def scene_classes() -> tuple[int, ...]:
