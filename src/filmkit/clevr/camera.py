@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -78,10 +79,16 @@ class Camera:
     def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """World-space unit vectors (right, up, forward) of the camera; forward points at ``look_at``.
 
+        Computed once per camera (projection asks for them for every object) and returned read-only.
+
         >>> right, up, forward = Camera.base().axes()
         >>> round(float(up @ forward), 6)
         0.0
         """
+        return self._axes
+
+    @cached_property
+    def _axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         forward = np.subtract(self.look_at, self.location, dtype=np.float64)
         forward /= np.linalg.norm(forward)
         right = np.cross(forward, WORLD_UP)
@@ -89,7 +96,10 @@ class Camera:
         if norm < 1e-9:
             raise ValueError("camera looks straight up or down; the CLEVR camera needs a tilted view")
         right /= norm
-        return right, np.cross(right, forward), forward
+        axes = (right, np.cross(right, forward), forward)
+        for axis in axes:
+            axis.setflags(write=False)
+        return axes
 
     def project(self, points: Any) -> np.ndarray:
         """Pixel x, pixel y (floats, origin top-left) and depth along the camera axis of (N, 3) world points.

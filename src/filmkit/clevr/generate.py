@@ -36,6 +36,7 @@ from filmkit.clevr.properties import Properties, load_properties
 from filmkit.clevr.render import render_scene, save_png
 from filmkit.clevr.scene_json import read_json, read_scenes, write_json_atomic, write_scenes
 from filmkit.clevr.scenes import SamplingRules, SamplingStats, image_filename, sample_scene
+from filmkit.jsonfiles import gc_paused
 
 Progress = Callable[[int, int], None]
 STAGES = ("sample", "visibility", "render", "write")
@@ -169,13 +170,9 @@ def generate_split(
             _remove_if_empty(paths.images_dir)
             _remove_if_empty(paths.work_dir.parent)
         raise
-    scenes = [read_json(paths.fragment(i)) for i in range(total)]
-    info = {
-        "split": spec.split,
-        "version": "1.0",
-        "filmkit": record,
-    }
-    write_scenes(paths.scenes_path, scenes, info, properties)
+    with gc_paused():  # 70,000 scenes of small dicts and lists
+        scenes = [read_json(paths.fragment(i)) for i in range(total)]
+        write_scenes(paths.scenes_path, scenes, {"split": spec.split, "version": "1.0", "filmkit": record}, properties)
     shutil.rmtree(paths.work_dir)
     _remove_if_empty(paths.work_dir.parent)
     return RunReport(

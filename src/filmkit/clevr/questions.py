@@ -39,6 +39,7 @@ from filmkit.clevr.question_search import ScenePrep, is_degenerate, search
 from filmkit.clevr.question_text import render_question
 from filmkit.clevr.scene_json import read_scenes
 from filmkit.clevr.templates import Template, answer_values, load_synonyms, load_templates, slot_values
+from filmkit.jsonfiles import gc_paused
 
 Progress = Callable[[int, int], None]
 
@@ -199,6 +200,7 @@ class _BlockJob:
         return start, per_scene
 
 
+@gc_paused()  # the questions of 70,000 scenes, none in a cycle
 def generate_questions(
     scenes: Sequence[Mapping[str, Any]],
     settings: QuestionSettings = QuestionSettings(),

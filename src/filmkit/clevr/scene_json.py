@@ -46,7 +46,7 @@ def write_json_atomic(path: str | os.PathLike, document: Any) -> None:
         write_json_atomic("out/scene.json", {"objects": []})
     """
     with atomic_output(path, "w") as handle:
-        json.dump(document, handle)
+        handle.write(json.dumps(document))  # one C-encoded string: json.dump encodes in Python, ~5x slower
 
 
 def read_scenes(path: str | os.PathLike, properties: Any = None) -> dict:

@@ -26,6 +26,7 @@ from filmkit.data.features import RESNET_INPUT, FeatureEncoder, resnet101_encode
 from filmkit.data.question_types import type_codes
 from filmkit.data.readers import QuestionRecord, SplitSource, find_splits, read_questions
 from filmkit.data.vocab import END, NULL, START, UNK, Vocab, build_vocab, program_tokens
+from filmkit.jsonfiles import gc_paused
 
 Progress = Callable[[str, str, int, int], None]  # (split, stage, done, total)
 BLOCK = 256  # images decoded per write; also how often progress is saved for resuming
@@ -65,6 +66,7 @@ def choose_vocab_split(splits: dict[str, SplitSource]) -> str:
     )
 
 
+@gc_paused()  # builds a list per question; see gc_paused
 def encode_split(records: list[QuestionRecord], vocab: Vocab) -> tuple[dict[str, np.ndarray], dict]:
     """Arrays for ``<split>_questions.h5`` and a summary (unknown words and answers) for the manifest."""
     count = len(records)

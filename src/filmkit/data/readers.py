@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filmkit.clevr import question_json
+from filmkit.jsonfiles import gc_paused
 
 QUESTION_FILE = re.compile(r"^CLEVR_(?P<split>.+)_questions\.json$")
 HUMANS_FILE = re.compile(r"^CLEVR[-_][Hh]umans[-_](?P<split>[A-Za-z]+)\.json$")
@@ -76,21 +77,21 @@ def find_splits(data_dir: str | Path, images_root: str | Path | None = None) -> 
     return splits
 
 
+@gc_paused()  # hundreds of thousands of records, none in a cycle
 def read_questions(source: SplitSource) -> list[QuestionRecord]:
     """All questions of a split, in file order; errors name the file, the question and the field."""
     document = question_json.read_questions(source.questions_path)
-    records = []
-    for position, entry in enumerate(document["questions"]):
-        image_index = entry["image_index"]
-        records.append(
-            QuestionRecord(
-                question=entry["question"],
-                answer=entry.get("answer"),
-                program=entry.get("program") or None,
-                family=int(entry.get("question_family_index", -1)),
-                image_index=image_index,
-                image_filename=entry.get("image_filename") or f"CLEVR_{source.name}_{image_index:06d}.png",
-                orig_index=int(entry.get("question_index", position)),
-            )
-        )
-    return records
+    return [_record(source, position, entry) for position, entry in enumerate(document["questions"])]
+
+
+def _record(source: SplitSource, position: int, entry: dict) -> QuestionRecord:
+    image_index = entry["image_index"]
+    return QuestionRecord(
+        question=entry["question"],
+        answer=entry.get("answer"),
+        program=entry.get("program") or None,
+        family=int(entry.get("question_family_index", -1)),
+        image_index=image_index,
+        image_filename=entry.get("image_filename") or f"CLEVR_{source.name}_{image_index:06d}.png",
+        orig_index=int(entry.get("question_index", position)),
+    )
