@@ -16,6 +16,7 @@ from filmkit.cli import models as _models  # noqa: F401
 from filmkit.cli import preprocess as _preprocess  # noqa: F401
 from filmkit.cli import questions as _questions  # noqa: F401
 from filmkit.cli import rl as _rl  # noqa: F401
+from filmkit.cli import serve as _serve  # noqa: F401
 from filmkit.cli import speedrun as _speedrun  # noqa: F401
 from filmkit.cli import train as _train  # noqa: F401
 from filmkit.cli.app import app

@@ -7,7 +7,19 @@ from filmkit import __version__
 # Commands that compute with torch models: denormals are flushed before torch starts its threads (decayed weights
 # would slow training 3x; filmkit.train.denormals). The others (generate, questions, stats, models) never import
 # torch, so they start in a fraction of a second.
-MODEL_COMMANDS = ("train", "speedrun", "demo", "finetune", "rl", "eval", "ask", "analyze", "preprocess", "export")
+MODEL_COMMANDS = (
+    "train",
+    "speedrun",
+    "demo",
+    "finetune",
+    "rl",
+    "eval",
+    "ask",
+    "analyze",
+    "preprocess",
+    "export",
+    "serve",
+)
 # Commands that train: glibc keeps freed memory for them, for faster steps (filmkit.train.allocator).
 TRAINING_COMMANDS = ("train", "speedrun", "demo", "finetune", "rl")
 

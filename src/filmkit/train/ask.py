@@ -25,7 +25,8 @@ class AskResult:
     ``top`` holds (answer, probability) pairs, most probable first; ``probabilities`` the whole distribution by
     answer id (the special tokens get 0); ``unknown_words`` the question's words outside the vocabulary (read as
     <UNK>); ``heatmap`` (H', W') in [0, 1] the places that win the classifier's global pool (see
-    :func:`pool_heatmap`).
+    :func:`pool_heatmap`); ``film_params`` (num_blocks, 2, module_dim) the question's gammas (``[:, 0]``) and
+    betas (``[:, 1]``).
     """
 
     answer: str
@@ -33,6 +34,7 @@ class AskResult:
     unknown_words: list[str]
     heatmap: np.ndarray
     probabilities: np.ndarray
+    film_params: np.ndarray
 
 
 def prepare_image(image: ImageInput, size: tuple[int, int]) -> np.ndarray:
@@ -149,4 +151,5 @@ def ask(
         unknown_words=unknown_words,
         heatmap=pool_heatmap(activations["classifier_map"][0], model.config.classifier_pool),
         probabilities=probabilities,
+        film_params=params[0].cpu().numpy(),
     )
