@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 from starlette.testclient import TestClient
 
+from bench_inference import median_seconds
 from filmkit.serve.app import create_app
 from filmkit.vqa import load_checkpoint
 from machine import environment, print_table
 
 QUESTIONS = ("What color is the large metal sphere?", "How many cubes are behind the small cylinder?")
-
-
-def median_ms(request, repeats: int) -> float:
-    for _ in range(3):
-        request()
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        request()
-        timings.append(time.perf_counter() - started)
-    return 1000 * statistics.median(timings)
 
 
 def main() -> None:
@@ -51,9 +39,12 @@ def main() -> None:
         reply = client.post("/api/compare", json={"image": image, "questions": list(QUESTIONS)})
         reply.raise_for_status()
 
+    def median_ms(request) -> float:
+        return round(1000 * median_seconds(request, args.repeats, warmup=3), 1)
+
     rows = [
-        {"request": "ask (one question)", "median_ms": round(median_ms(ask_once, args.repeats), 1)},
-        {"request": "compare (two questions)", "median_ms": round(median_ms(compare_once, args.repeats), 1)},
+        {"request": "ask (one question)", "median_ms": median_ms(ask_once)},
+        {"request": "compare (two questions)", "median_ms": median_ms(compare_once)},
     ]
     print(json.dumps({"environment": environment(), "repeats": args.repeats, "rows": rows}, indent=1))
     print_table("filmkit serve, after the model is loaded", rows, [("request", "request"), ("median ms", "median_ms")])

@@ -29,13 +29,12 @@ def serve(
         fail(f"filmkit serve needs the [serve] extra ({missing.name} is missing): pip install -e '.[serve]'")
     import torch
 
-    from filmkit.serve.scenes import SceneError
     from filmkit.vqa import load_checkpoint
 
     torch.set_num_threads(min(torch.get_num_threads(), 2))  # one image per request: more threads only wait
     try:
         application = create_app(load_checkpoint(checkpoint), dataset=data, split=split, name=checkpoint)
-    except (ValueError, OSError, SceneError) as error:
+    except (ValueError, OSError) as error:  # SceneError is a ValueError
         fail(str(error))
     typer.echo(f"filmkit serve: open http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(application, host=host, port=port, log_level="warning")

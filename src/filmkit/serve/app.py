@@ -67,6 +67,7 @@ def create_app(
     vocab = Vocab.from_json(checkpoint.vocab)
     store = SceneStore((config.image_width, config.image_height), dataset, split)
     blend_heatmap(np.zeros((2, 2, 3), np.uint8), np.zeros((1, 1)))  # imports matplotlib now, not on the first ask
+    page_html = PAGE.read_text(encoding="utf-8")
 
     def answer(scene_id: str, question: str) -> dict:
         image = store.image(scene_id)
@@ -86,7 +87,7 @@ def create_app(
         }
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+        return HTMLResponse(page_html)
 
     async def model_info(request: Request) -> Response:
         return JSONResponse(
@@ -114,9 +115,7 @@ def create_app(
         return Response(png_bytes(store.image(request.path_params["scene_id"])), media_type="image/png")
 
     async def image_questions(request: Request) -> Response:
-        scene_id = request.path_params["scene_id"]
-        store.image(scene_id)  # an unknown id is an error, not an empty list
-        return JSONResponse({"questions": store.questions(scene_id)})
+        return JSONResponse({"questions": store.questions(request.path_params["scene_id"])})
 
     async def generate(request: Request) -> Response:
         seed = (await _json_body(request)).get("seed")

@@ -109,7 +109,12 @@ class SceneStore:
         raise UnknownImageError(f"no image {scene_id!r} (uploads are kept only for the last {MAX_UPLOADS})")
 
     def questions(self, scene_id: str) -> list[dict]:
-        """A dataset image's own questions with their true answers; none for other images."""
+        """A dataset image's own questions with their true answers; none for other images. An unknown id raises
+        `UnknownImageError`, as `image` does, without decoding anything."""
+        if scene_id.startswith("data-"):
+            self._position(scene_id)
+        else:
+            self.image(scene_id)  # generated and uploaded images are held in memory: a lookup
         return list(self._questions.get(scene_id, []))
 
     def generate(self, seed: int) -> str:
