@@ -135,6 +135,18 @@ def test_gradients_reach_the_generator_and_encoder():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_zero_generator_init_starts_every_question_at_the_identity_and_still_learns_it():
+    model = FiLMVQA(tiny_config(generator_init="zero"))
+    images, questions, answers = tiny_batch(model.config)
+    params = model.film_params(questions)
+    assert torch.equal(params[:, :, 0], torch.ones_like(params[:, :, 0]))
+    assert torch.equal(params[:, :, 1], torch.zeros_like(params[:, :, 1]))
+    kaiming = FiLMVQA(tiny_config()).film_params(questions)
+    assert kaiming[:, :, 1].abs().max() > 0.01  # the paper's init: each question its own random betas
+    F.cross_entropy(model(images, questions), answers).backward()
+    assert model.generator.output.weight.grad.abs().sum() > 0  # the output layer leaves 0 at the first step
+
+
 def test_batch_size_one():
     model = FiLMVQA(tiny_config())
     images, questions, _ = tiny_batch(model.config, batch=1)

@@ -25,7 +25,11 @@ def preprocess_command(
     workers: int = typer.Option(
         2, min=1, help="Processes decoding images (at most one per 2,000 images of a split: starting one costs more)."
     ),
-    features: str | None = typer.Option(None, help="resnet101: store ResNet-101 conv4 features, not pixels."),
+    features: str | None = typer.Option(
+        None,
+        help="resnet101: store ResNet-101 conv4 features, not pixels; scene-maps: the true scene (object, colour, "
+        "shape, material, size per cell of --resolution cells, from the scene files): reasoning without vision.",
+    ),
     weights: Path | None = typer.Option(None, help="Local ResNet-101 ImageNet weights for --features."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace a cache in --out made otherwise (only the cache's files are deleted)."

@@ -15,9 +15,9 @@ def is_cache(path: Path) -> bool:
     return (path / MANIFEST).exists() or any(path.glob("*_questions.h5"))
 
 
-def default_cache_dir(dataset: Path, resolution: tuple[int, int]) -> Path:
-    """Where a dataset's cache goes when the user names none: beside the data, one per resolution."""
-    return dataset / CACHE_FOLDER / f"cache-{resolution[0]}x{resolution[1]}"
+def default_cache_dir(dataset: Path, resolution: tuple[int, int], features: str | None = None) -> Path:
+    """Where a dataset's cache goes when the user names none: beside the data, one per resolution (and kind)."""
+    return dataset / CACHE_FOLDER / f"{features or 'cache'}-{resolution[0]}x{resolution[1]}"
 
 
 def locate_cache(
@@ -28,9 +28,11 @@ def locate_cache(
     cache_dir: str | Path | None = None,
     workers: int = 2,
     progress: Progress | None = None,
+    features: str | None = None,
 ) -> Path:
     """The cache to read for ``data``: ``data`` itself if it is a cache, else the dataset's cache at
-    ``resolution`` (W, H), built or finished first. A cache at another resolution is refused. The dataset's own
+    ``resolution`` (W, H), built or finished first (of ``features`` instead of pixels when given, e.g.
+    ``"scene-maps"``). A cache at another resolution is refused. The dataset's own
     cache (under ``DATASET/.filmkit/``) is rebuilt when its questions changed; one in ``cache_dir`` is refused.
 
     Example::
@@ -48,8 +50,10 @@ def locate_cache(
                 f"the model reads {resolution[0]}x{resolution[1]}"
             )
         return data
-    target = Path(cache_dir) if cache_dir else default_cache_dir(data, resolution)
-    arguments = dict(resolution=resolution, vocab_path=vocab_path, workers=workers, progress=progress)
+    target = Path(cache_dir) if cache_dir else default_cache_dir(data, resolution, features)
+    arguments = dict(
+        resolution=resolution, vocab_path=vocab_path, workers=workers, progress=progress, features=features
+    )
     try:
         preprocess(data, target, **arguments)
     except CacheConflictError as error:

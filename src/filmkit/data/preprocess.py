@@ -25,6 +25,7 @@ from filmkit.data.cache import CACHE_FORMAT, CACHE_VERSION, MANIFEST, questions_
 from filmkit.data.features import RESNET_INPUT, FeatureEncoder, resnet101_encoder
 from filmkit.data.question_types import type_codes
 from filmkit.data.readers import QuestionRecord, SplitSource, find_splits, read_questions
+from filmkit.data.scene_maps import SCENE_MAPS, scenes_for_images, write_scene_maps
 from filmkit.data.vocab import END, NULL, START, UNK, Vocab, build_vocab, program_tokens
 from filmkit.jsonfiles import gc_paused
 
@@ -183,10 +184,12 @@ def preprocess(
 
     ``resolution`` is (W, H). The vocabulary comes from ``vocab_path`` if given, else from the training split.
     ``features="resnet101"`` (with ``weights``, a local file) stores ResNet-101 conv4 features of 224 x 224
-    images instead of pixels. Splits already complete in ``out_dir`` are kept and an interrupted run resumes; a
-    cache of another source, resolution, feature kind, vocabulary or question file there is refused unless
-    ``overwrite``, which replaces it (deleting only the cache's own files). Every question, image path and
-    answer is checked before anything is written, so a request that fails leaves nothing behind.
+    images instead of pixels; ``features="scene-maps"`` the true scene at ``resolution`` cells, read from the
+    scene files (:mod:`filmkit.data.scene_maps`). Splits already complete in ``out_dir`` are kept and an
+    interrupted run resumes; a cache of another source, resolution, feature kind, vocabulary or question file
+    there is refused unless ``overwrite``, which replaces it (deleting only the cache's own files). Every
+    question, image path and answer is checked before anything is written, so a request that fails leaves
+    nothing behind.
 
     Example::
 
@@ -194,9 +197,9 @@ def preprocess(
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     encoder = None
-    if features is not None:
-        if features != "resnet101":
-            raise ValueError(f"unknown features {features!r}; the one supported is resnet101")
+    if features not in (None, "resnet101", SCENE_MAPS):
+        raise ValueError(f"unknown features {features!r}; choose resnet101 or {SCENE_MAPS}")
+    if features == "resnet101":
         if weights is None:
             raise ValueError("--features resnet101 needs --weights FILE (ImageNet weights; nothing is downloaded)")
         encoder = resnet101_encoder(weights)
@@ -267,7 +270,9 @@ def preprocess(
                 f"{source.questions_path}: {summary['unknown_answers']} answers missing from the answer vocabulary"
             )
         arrays["image_idxs"] = np.array([row_of[r.image_index] for r in split_records], dtype=np.int32)
-        todo.append((name, paths, arrays, {**summary, "images": len(paths), "questions_sha256": fingerprint}))
+        scenes = scenes_for_images(data_dir, name, paths) if features == SCENE_MAPS else None
+        summary = {**summary, "images": len(paths), "questions_sha256": fingerprint}
+        todo.append((name, paths, scenes, arrays, summary))
 
     # Then the writes; each file appears atomically, and an interruption resumes from the manifest and .partial.
     if overwrite:
@@ -276,9 +281,13 @@ def preprocess(
     _save_manifest(out_dir, manifest)
     if kept_vocab is None:
         vocab.save(vocab_file)
-    for name, paths, arrays, summary in todo:
-        image_path = out_dir / f"{name}_{'features' if encoder else 'images'}.h5"
-        _write_images(name, paths, image_path, resolution, workers, progress, encoder)
+    for name, paths, scenes, arrays, summary in todo:
+        image_path = out_dir / f"{name}_{'features' if features else 'images'}.h5"
+        if scenes is not None:
+            width, height = resolution
+            write_scene_maps(scenes, image_path, (height, width), source=f"{data_dir}/scenes ({name})")
+        else:
+            _write_images(name, paths, image_path, resolution, workers, progress, encoder)
         _write_questions(questions_file(out_dir, name), arrays)
         manifest["splits"][name] = summary
         _save_manifest(out_dir, manifest)

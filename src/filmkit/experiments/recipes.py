@@ -38,6 +38,10 @@ RECIPES: dict[str, dict] = {
         "checkpoint_every": 500,
     },
 }
+# The same optimisation on a scene-maps cache (`filmkit preprocess --features scene-maps --resolution 8x8`): the
+# true scene instead of pixels, so a run measures what the reasoning part learns when seeing is solved. Shifting
+# an 8 x 8 map by pixels would move objects across cells, so there is no augmentation.
+RECIPES["scene-maps"] = {**RECIPES["cpu"], "preset": "scene-maps", "augment_shift": 0}
 
 
 def get_recipe(name: str) -> dict:

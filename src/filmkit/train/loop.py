@@ -27,6 +27,7 @@ from filmkit.atomic import atomic_output, is_taken
 from filmkit.data.cache import questions_file, read_manifest
 from filmkit.data.dataset import CachedSplit, make_loader, to_unit_range
 from filmkit.data.locate import is_cache, locate_cache
+from filmkit.data.scene_maps import SCENE_MAPS
 from filmkit.train import distributed
 from filmkit.train.augment import random_shift
 from filmkit.train.config import TrainConfig, apply_overrides, model_config, preset_config
@@ -297,17 +298,21 @@ class Trainer:
             if (kind == "pixels") != (preset.input_kind == "pixels"):
                 raise TrainingError(
                     f"{data} holds {kind}, but preset {self.config.preset!r} reads {preset.input_kind}; "
-                    "choose a matching preset (paper-pixels or cpu for pixels, paper for resnet101 features)"
+                    "choose a matching preset (paper-pixels or cpu for pixels, paper for resnet101 features, "
+                    f"{SCENE_MAPS} for scene maps)"
                 )
             return data
-        if preset.input_kind != "pixels":
+        # The scene-maps preset reads a scene-maps cache, which filmkit can build from the scene files itself.
+        features = SCENE_MAPS if self.config.preset == SCENE_MAPS else None
+        if preset.input_kind != "pixels" and features is None:
             raise TrainingError(
                 f"preset {self.config.preset!r} reads ResNet features: preprocess {data} with "
                 "`filmkit preprocess --features resnet101 --weights FILE` and pass the cache"
             )
         if not self.context.is_main:
             distributed.barrier(self.context)  # the main process builds the cache first
-        cache = locate_cache(data, (preset.image_width, preset.image_height), workers=self.cache_workers)
+        size = (preset.image_width, preset.image_height)
+        cache = locate_cache(data, size, workers=self.cache_workers, features=features)
         if self.context.is_main:
             distributed.barrier(self.context)
         return cache

@@ -12,6 +12,7 @@ COORD_MODES = ("none", "input", "all")
 RNN_TYPES = ("gru", "lstm")
 INPUT_KINDS = ("features", "pixels")
 POOLS = ("max", "avg")
+GENERATOR_INITS = ("kaiming", "zero")
 
 
 @dataclass
@@ -41,6 +42,9 @@ class FiLMVQAConfig:
     use_gamma: bool = True
     use_beta: bool = True
     condition_pattern: tuple[bool, ...] | None = None  # per block: FiLM on or off; None = all on
+    # "kaiming": the paper's init, so each question starts with its own random gammas and betas; "zero" starts
+    # the generator's output layer at 0, so every question starts at the identity (gamma 1, beta 0).
+    generator_init: str = "kaiming"
 
     # Visual input and stem. "features": e.g. ResNet-101 conv4 maps; "pixels": raw RGB in [0, 1].
     input_kind: str = "features"
@@ -92,6 +96,7 @@ class FiLMVQAConfig:
             "film_placement": FILM_PLACEMENTS,
             "coords": COORD_MODES,
             "classifier_pool": POOLS,
+            "generator_init": GENERATOR_INITS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -214,6 +219,18 @@ PRESETS: dict[str, dict] = {
         "classifier_proj_dim": 256,
         "classifier_fc_dims": (256,),
     },
+}
+# The cpu model on true scene maps instead of pixels (filmkit.data.scene_maps: 16 channels of objectness and
+# one-hot attributes on 8 x 8 cells): one stride-1 stem layer stands in for the three that read pixels, so the
+# blocks, generator and classifier are the cpu preset's own. It tells reasoning from seeing.
+PRESETS["scene-maps"] = {
+    **PRESETS["cpu"],
+    "input_kind": "features",
+    "in_channels": 16,
+    "image_height": 8,
+    "image_width": 8,
+    "stem_num_layers": 1,
+    "stem_stride": 1,
 }
 
 

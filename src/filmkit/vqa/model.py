@@ -106,6 +106,9 @@ class FiLMVQA(InputChecks, nn.Module):
             nn.Conv2d(config.module_dim, 1 + sum(config.scene_classes), kernel_size=1) if config.scene_classes else None
         )
         init_kaiming_uniform(self)
+        if self.generator is not None and config.generator_init == "zero":
+            nn.init.zeros_(self.generator.output.weight)
+            nn.init.zeros_(self.generator.output.bias)
         # Channels-last (NHWC) maps and weights: oneDNN's fastest convolution layout on CPU (about 1.15x the
         # training samples/s of the cpu preset, benchmarks/bench_model.py) and the one cuDNN prefers under AMP.
         self.network.to(memory_format=torch.channels_last)
