@@ -10,7 +10,7 @@ from filmkit.cli import app
 from filmkit.experiments.recipes import get_recipe, recipe_config
 from filmkit.experiments.speedrun import minutes_to, run_speedrun
 from filmkit.train import loop
-from filmkit.train.loop import Trainer, TrainingError
+from filmkit.train.loop import Trainer, TrainingError, lr_factor
 
 TINY = [f"model.{key}={json.dumps(value)}" for key, value in TINY_MODEL.items()]
 TINY += ["batch_size=4", "questions_per_image=2", "val_every=20", "val_subset=3", "checkpoint_every=10"]
@@ -65,6 +65,30 @@ def test_fitting_the_steps_is_recorded_so_a_resume_keeps_the_schedule(tmp_path):
     assert trainer.step == 8 and fitted is not None and fitted > 8
     resumed = Trainer.resume(tmp_path / "run")
     assert resumed.step == 8 and resumed.max_steps == resumed.config.max_steps == fitted
+
+
+def test_the_schedule_is_refitted_at_validations_so_it_ends_with_the_budget_when_steps_slow_down(tmp_path):
+    import time
+
+    cache = tiny_cache(tmp_path)
+    settings = dict(model=dict(TINY_MODEL), batch_size=4, questions_per_image=2, val_every=10, val_subset=3)
+    config = recipe_config("cpu", time_limit_minutes=0.05, fit_steps_to_time=True, warmup_steps=0, **settings)
+    trainer = Trainer(config, cache, tmp_path / "run")
+    fits = []
+
+    def slow_after_the_timed_steps(batch):  # steps 2-6 are timed at full speed, every later one takes 20 ms more
+        if trainer.step > 6:
+            time.sleep(0.02)
+        if trainer.config.max_steps is not None and (not fits or fits[-1] != trainer.config.max_steps):
+            fits.append(trainer.config.max_steps)
+
+    trainer.on_batch = slow_after_the_timed_steps
+    trainer.run()
+    first_fit, last_fit = fits[0], trainer.config.max_steps
+    assert last_fit < first_fit / 2  # the first fit, from the fast steps, promised far more steps than the time held
+    # the cosine ran (nearly) to its end within the 3 s, instead of being cut off while still near its peak
+    assert lr_factor(trainer.step, trainer.config, last_fit) < 0.15
+    assert lr_factor(trainer.step, trainer.config, first_fit) > 0.5
 
 
 def test_bad_budgets_and_recipes_are_one_line_errors(tmp_path):

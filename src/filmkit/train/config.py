@@ -39,7 +39,8 @@ class TrainConfig:
     epochs: float = 20.0
     max_steps: int | None = None  # when set, wins over epochs
     time_limit_minutes: float | None = None  # stop after this much wall-clock time (the speedrun's budget)
-    # Size the schedule to time_limit_minutes: max_steps is set from the speed of the first steps (see Trainer).
+    # Size the schedule to time_limit_minutes: max_steps is set from the speed of the first steps, then refitted
+    # at every validation from the speed since (see Trainer), so the decay ends with the budget.
     fit_steps_to_time: bool = False
     warmup_steps: int = 0
     schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr

@@ -230,6 +230,7 @@ class Trainer:
         if config.fit_steps_to_time and config.max_steps is None:
             self.max_steps = 10**9  # until the first steps have been timed (see _fit_steps_to_time)
         self._speed_clock: tuple[int, float] | None = None
+        self._refit_clock: tuple[int, float] | None = None  # (step, time) the refits measure speed from
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, config, self.max_steps)
         )
@@ -527,6 +528,8 @@ class Trainer:
                     self._window.zero_()
                     window_samples, window_start = 0, time.perf_counter()
                 if self.step % config.val_every == 0:
+                    if config.fit_steps_to_time and config.max_steps is not None:
+                        self._refit_steps_to_time()  # before the checkpoint, which records the new length
                     val_accuracy = self.validate(self.val_subset)
                     stopped_early = self._after_validation(val_accuracy)
                 elif self.step % config.checkpoint_every == 0:
@@ -586,6 +589,26 @@ class Trainer:
         remaining = 60 * self.config.time_limit_minutes - self._elapsed()
         self.max_steps = self.step + max(1, int(remaining * (1 - TIME_OVERHEAD) / seconds_per_step))
         self.config.max_steps = self.max_steps
+        self._refit_clock = (self.step, time.perf_counter())
+
+    def _refit_steps_to_time(self) -> None:
+        """At a validation, size the rest of the schedule to the speed of every step since the first fit.
+
+        Steps 20-300 are a poor sample of a whole run: they skip the validations and checkpoints, and a machine's
+        speed drifts (the hour-long runs ended their fitted schedules after 46 and 53 of their 60 minutes). The time
+        per step since the first fit, validations included, says how many steps the remaining time holds; the
+        cosine then ends with the budget. A resumed run starts a new measurement at its first validation.
+        """
+        now = time.perf_counter()
+        if self._refit_clock is None:
+            self._refit_clock = (self.step, now)
+            return
+        start_step, start_time = self._refit_clock
+        if self.step <= start_step:
+            return
+        seconds_per_step = (now - start_time) / (self.step - start_step)
+        remaining = 60 * self.config.time_limit_minutes - self._elapsed()
+        self.max_steps = self.config.max_steps = self.step + max(1, int(remaining / seconds_per_step))
 
     def _out_of_time(self) -> bool:
         limit = self.config.time_limit_minutes
