@@ -17,7 +17,7 @@ def train_command(
     model: str | None = typer.Option(
         None, help="Model to train: film (default), or a baseline: lstm, cnn-lstm, cnn-lstm-sa, cnn-lstm-rn."
     ),
-    preset: str | None = typer.Option(None, help="Model preset: cpu, paper or paper-pixels (default cpu)."),
+    preset: str | None = typer.Option(None, help="Model preset: cpu, paper, paper-pixels or scene-maps (default cpu)."),
     config: Path | None = typer.Option(None, "--config", help="YAML file of training settings."),
     settings: list[str] = typer.Option(None, "--set", help="key=value override, e.g. lr=1e-3 or model.num_blocks=6."),
     device: str | None = typer.Option(None, help="cpu, cuda or auto."),

@@ -42,6 +42,9 @@ class TrainConfig:
     # Size the schedule to time_limit_minutes: max_steps is set from the speed of the first steps, then refitted
     # at every validation from the speed since (see Trainer), so the decay ends with the budget.
     fit_steps_to_time: bool = False
+    # Set by the trainer once it has fitted max_steps itself; only then do validations refit it (a max_steps the
+    # user gave stays theirs).
+    steps_fitted: bool = False
     warmup_steps: int = 0
     schedule: str = "constant"  # after warmup: constant, cosine or linear decay to min_lr_ratio * lr
     min_lr_ratio: float = 0.0
@@ -154,6 +157,7 @@ _SETTING_TYPES = {
     "max_steps": (int, type(None)),
     "time_limit_minutes": (float, type(None)),
     "fit_steps_to_time": (bool,),
+    "steps_fitted": (bool,),
     "warmup_steps": (int,),
     "schedule": (str,),
     "min_lr_ratio": (float,),

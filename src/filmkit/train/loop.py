@@ -528,7 +528,7 @@ class Trainer:
                     self._window.zero_()
                     window_samples, window_start = 0, time.perf_counter()
                 if self.step % config.val_every == 0:
-                    if config.fit_steps_to_time and config.max_steps is not None:
+                    if config.steps_fitted:
                         self._refit_steps_to_time()  # before the checkpoint, which records the new length
                     val_accuracy = self.validate(self.val_subset)
                     stopped_early = self._after_validation(val_accuracy)
@@ -589,6 +589,7 @@ class Trainer:
         remaining = 60 * self.config.time_limit_minutes - self._elapsed()
         self.max_steps = self.step + max(1, int(remaining * (1 - TIME_OVERHEAD) / seconds_per_step))
         self.config.max_steps = self.max_steps
+        self.config.steps_fitted = True
         self._refit_clock = (self.step, time.perf_counter())
 
     def _refit_steps_to_time(self) -> None:
