@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from filmkit.atomic import atomic_output
 from filmkit.jsonfiles import read_json
 from filmkit.train.scene_supervision import ATTRIBUTES, EMPTY, scene_classes, target_maps
 
@@ -61,9 +62,7 @@ def scenes_for_images(data_dir: Path, split: str, image_paths: list[Path]) -> li
 
 
 def write_scene_maps(scenes: list[dict], out_path: Path, map_size: tuple[int, int], source: str) -> None:
-    """Write the scenes' maps as the ``features`` dataset of ``out_path``, atomically (a .partial file, renamed)."""
-    partial = out_path.with_name(out_path.name + ".partial")
-    with h5py.File(partial, "w") as h5:
+    """Write the scenes' maps as the ``features`` dataset of ``out_path``, atomically."""
+    with atomic_output(out_path, "w+b") as handle, h5py.File(handle, "w") as h5:
         h5.create_dataset("features", data=scene_map_features(scenes, map_size, source))  # contiguous: memmappable
         h5.attrs["channels"] = ",".join(("object", *ATTRIBUTES))
-    partial.replace(out_path)

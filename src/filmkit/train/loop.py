@@ -586,9 +586,7 @@ class Trainer:
         if self.step - start_step < last - first:
             return
         seconds_per_step = (time.perf_counter() - start_time) / (self.step - start_step)
-        remaining = 60 * self.config.time_limit_minutes - self._elapsed()
-        self.max_steps = self.step + max(1, int(remaining * (1 - TIME_OVERHEAD) / seconds_per_step))
-        self.config.max_steps = self.max_steps
+        self._set_steps_for_remaining_time(seconds_per_step, overhead=TIME_OVERHEAD)
         self.config.steps_fitted = True
         self._refit_clock = (self.step, time.perf_counter())
 
@@ -607,8 +605,12 @@ class Trainer:
         start_step, start_time = self._refit_clock
         if self.step <= start_step:
             return
-        seconds_per_step = (now - start_time) / (self.step - start_step)
-        remaining = 60 * self.config.time_limit_minutes - self._elapsed()
+        # validations and checkpoints are inside this measurement, so no share of the time is set aside for them
+        self._set_steps_for_remaining_time((now - start_time) / (self.step - start_step), overhead=0.0)
+
+    def _set_steps_for_remaining_time(self, seconds_per_step: float, overhead: float) -> None:
+        """End the schedule where the time limit's remaining seconds, less ``overhead`` of them, run out."""
+        remaining = (60 * self.config.time_limit_minutes - self._elapsed()) * (1 - overhead)
         self.max_steps = self.config.max_steps = self.step + max(1, int(remaining / seconds_per_step))
 
     def _out_of_time(self) -> bool:
