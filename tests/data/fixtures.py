@@ -71,3 +71,12 @@ def clevr_dataset(root: Path) -> Path:
     clevr_split(root, "val", [10, 13, 17])
     clevr_split(root, "test", [2, 3], with_answers=False)
     return root
+
+
+def generated_micro_dataset(root: Path) -> Path:
+    """A dataset made by the real generator at its smallest (4 train / 2 val images at 32x32), with scene files."""
+    from filmkit.clevr.dataset import Preset, SplitPlan, build_dataset
+
+    micro = Preset("micro", "4/2 images at 32x32", 32, 32, (SplitPlan("train", 4), SplitPlan("val", 2)), 3, 3, 5)
+    build_dataset(micro, root / "data", workers=1)
+    return root / "data"

@@ -7,8 +7,8 @@ import json
 import h5py
 import numpy as np
 import pytest
+from fixtures import generated_micro_dataset
 
-from filmkit.clevr.dataset import Preset, SplitPlan, build_dataset
 from filmkit.data.cache import questions_file
 from filmkit.data.preprocess import preprocess
 from filmkit.data.scene_maps import scene_map_channels, scene_map_features
@@ -16,14 +16,10 @@ from filmkit.train.config import TrainConfig
 from filmkit.train.loop import Trainer
 from filmkit.train.scene_supervision import ATTRIBUTES, attribute_names, target_maps
 
-MICRO = Preset("micro", "4/2 images at 32x32", 32, 32, (SplitPlan("train", 4), SplitPlan("val", 2)), 3, 3, 5)
-
 
 @pytest.fixture(scope="module")
 def micro_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scene-maps")
-    build_dataset(MICRO, root / "data", workers=1)
-    return root / "data"
+    return generated_micro_dataset(tmp_path_factory.mktemp("scene-maps"))
 
 
 def test_each_cell_holds_objectness_then_one_hot_attributes_of_its_object():

@@ -9,9 +9,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from train_fixtures import TINY_MODEL, tiny_cache
+from train_fixtures import TINY_MODEL, generated_micro_dataset, tiny_cache
 
-from filmkit.clevr.dataset import Preset, SplitPlan, build_dataset
 from filmkit.data.cache import questions_file
 from filmkit.data.dataset import CachedSplit
 from filmkit.train.config import TrainConfig
@@ -28,8 +27,6 @@ from filmkit.train.scene_supervision import (
     target_maps,
 )
 from filmkit.vqa import load_checkpoint
-
-MICRO = Preset("micro", "4/2 images at 32x32", 32, 32, (SplitPlan("train", 4), SplitPlan("val", 2)), 3, 3, 5)
 
 
 def obj(x, y, depth, color="red", shape="cube", material="metal", size="large"):
@@ -83,9 +80,7 @@ def test_the_loss_is_low_and_every_cell_right_when_the_logits_say_the_targets():
 
 @pytest.fixture(scope="module")
 def micro_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scene")
-    build_dataset(MICRO, root / "data", workers=1)
-    return root / "data"
+    return generated_micro_dataset(tmp_path_factory.mktemp("scene"))
 
 
 def scene_config(**overrides) -> TrainConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 
-from fixtures import clevr_dataset, clevr_split  # noqa: E402
+from fixtures import clevr_dataset, clevr_split, generated_micro_dataset  # noqa: E402, F401 (re-exported)
 
 from filmkit.data.preprocess import preprocess  # noqa: E402
 from filmkit.train.config import TrainConfig  # noqa: E402
