@@ -99,8 +99,9 @@ class ImageGroupedBatchSampler(ShardedBatchSampler):
     The FiLM model's stem does not see the question, so a batch of 8 images with 8 questions each runs the stem on
     8 images instead of 64 (`filmkit.vqa.FiLMVQA` takes an ``image_index``). Every question is still seen once an
     epoch: each image's questions are shuffled and cut into groups, the groups are shuffled, and each batch takes
-    ``batch_size // per_image`` groups (so a batch holds at most ``batch_size`` questions). The order depends only on
-    (seed, epoch); ranks take disjoint groups.
+    ``batch_size // per_image`` groups. So a batch holds at most ``batch_size`` questions, and fewer where images
+    have a number of questions that ``per_image`` does not divide: CLEVR's 10 per image cut into groups of at most 8
+    give groups of 5 on average, batches of 40. The order depends only on (seed, epoch); ranks take disjoint groups.
 
     >>> images = [0, 0, 0, 1, 1, 2, 2, 2, 2, 3]
     >>> batches = list(ImageGroupedBatchSampler(images, batch_size=4, per_image=2, seed=0))
